@@ -1,0 +1,115 @@
+//! The WSGI environ, as typed request extensions.
+//!
+//! WSGI handed every application a dict of CGI variables. towerkit hands it an
+//! [`http::Request`] and keeps the same vocabulary as extensions, defined once
+//! here so that every layer reads and writes the same types:
+//!
+//! | WSGI / CGI key | towerkit |
+//! | --- | --- |
+//! | `SCRIPT_NAME` | [`ScriptName`]: the consumed, still percent-encoded prefix |
+//! | `PATH_INFO` | the request URI's path, see [`path_info`](crate::path_info) |
+//! | the full original URI | [`OriginalUri`] |
+//! | `REMOTE_ADDR`, `SERVER_NAME/PORT`, `wsgi.url_scheme` | [`ConnectionInfo`] |
+//! | `REMOTE_USER`, `AUTH_TYPE` | [`RemoteUser`] |
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use http::uri::Scheme;
+use http::{Request, Uri};
+
+/// `SCRIPT_NAME`: the part of the path already consumed by mounting layers.
+///
+/// It is kept percent-encoded exactly as the client sent it, never ends in
+/// `/`, and is empty at the root. Set it with
+/// [`shift_path_info`](crate::shift_path_info) or
+/// [`mount`](crate::mount), never by hand, so that it always agrees with the
+/// path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ScriptName(pub(crate) String);
+
+impl ScriptName {
+    /// The consumed prefix, e.g. `/app` (empty at the root).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The script name of a request: empty when no layer consumed anything.
+    pub fn of<B>(req: &Request<B>) -> &str {
+        req.extensions()
+            .get::<ScriptName>()
+            .map_or("", ScriptName::as_str)
+    }
+}
+
+/// The request URI as the server received it, before any layer rewrote it.
+///
+/// Inserted by the first layer that changes the path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginalUri(pub Uri);
+
+/// What the server knows of the connection a request came on.
+///
+/// Inserted by the server for every request; a proxy-fix layer corrects it
+/// from trusted forwarding headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The client's address (`REMOTE_ADDR`, `REMOTE_PORT`).
+    pub remote_addr: SocketAddr,
+    /// The address the connection was accepted on.
+    pub local_addr: SocketAddr,
+    /// `http` or `https` (`wsgi.url_scheme`).
+    pub scheme: Scheme,
+    /// Set when the connection is TLS.
+    pub tls: Option<TlsInfo>,
+}
+
+impl ConnectionInfo {
+    /// A plain-HTTP connection between two addresses.
+    pub fn new(remote_addr: SocketAddr, local_addr: SocketAddr) -> Self {
+        ConnectionInfo {
+            remote_addr,
+            local_addr,
+            scheme: Scheme::HTTP,
+            tls: None,
+        }
+    }
+
+    /// The connection of a request, or a loopback stand-in when the request
+    /// did not come through a server (a unit test, an internal request).
+    pub fn of<B>(req: &Request<B>) -> ConnectionInfo {
+        req.extensions()
+            .get::<ConnectionInfo>()
+            .cloned()
+            .unwrap_or_else(ConnectionInfo::loopback)
+    }
+
+    /// `127.0.0.1` talking to `127.0.0.1:80`.
+    pub fn loopback() -> ConnectionInfo {
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        ConnectionInfo::new(SocketAddr::new(local, 0), SocketAddr::new(local, 80))
+    }
+
+    /// Whether the scheme is `https`.
+    pub fn is_https(&self) -> bool {
+        self.scheme == Scheme::HTTPS
+    }
+}
+
+/// What was negotiated on a TLS connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The server name the client asked for (SNI).
+    pub server_name: Option<String>,
+    /// The ALPN protocol chosen (`h2`, `http/1.1`).
+    pub alpn: Option<Vec<u8>>,
+}
+
+/// `REMOTE_USER` and `AUTH_TYPE`: who the login layer found the client to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteUser {
+    /// The user name.
+    pub name: String,
+    /// How the user was authenticated: `Basic`, `Digest`, `form`, `ticket`…
+    pub auth_type: String,
+}

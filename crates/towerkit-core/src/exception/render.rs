@@ -1,0 +1,214 @@
+//! Rendering an [`HttpException`] as HTML, problem+json or plain text.
+
+use http::header::{HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+
+use super::HttpException;
+use crate::body::Body;
+
+/// The formats an error page is rendered in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `text/html; charset=utf-8`.
+    Html,
+    /// `application/problem+json` (RFC 9457).
+    Json,
+    /// `text/plain; charset=utf-8`: the default.
+    Text,
+}
+
+impl Format {
+    /// The format an `Accept` header prefers. Plain text when there is no
+    /// header, when it accepts anything (`*/*`), or when nothing matches.
+    pub fn negotiate(accept: Option<&HeaderValue>) -> Format {
+        let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+            return Format::Text;
+        };
+        // (format, q, specificity) of the best match so far; ties keep the
+        // earlier candidate, so plain text wins an `*/*` tie.
+        let candidates: [(Format, &[&str]); 3] = [
+            (Format::Text, &["text/plain"]),
+            (Format::Html, &["text/html"]),
+            (
+                Format::Json,
+                &["application/problem+json", "application/json"],
+            ),
+        ];
+        let mut best = (Format::Text, 0.0f32, 0u8);
+        for (format, types) in candidates {
+            if let Some((q, specificity)) =
+                types
+                    .iter()
+                    .filter_map(|t| quality(accept, t))
+                    .max_by(|a, b| {
+                        (a.1, a.0)
+                            .partial_cmp(&(b.1, b.0))
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    })
+            {
+                if q > best.1 || (q == best.1 && q > 0.0 && specificity > best.2) {
+                    best = (format, q, specificity);
+                }
+            }
+        }
+        best.0
+    }
+}
+
+/// The q-value the most specific matching range of `accept` gives to
+/// `media_type`, with that specificity (2 exact, 1 `type/*`, 0 `*/*`).
+fn quality(accept: &str, media_type: &str) -> Option<(f32, u8)> {
+    let (ty, _) = media_type.split_once('/')?;
+    let mut found: Option<(f32, u8)> = None;
+    for range in accept.split(',') {
+        let mut params = range.split(';');
+        let name = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        let specificity = if name == media_type {
+            2
+        } else if name.strip_suffix("/*") == Some(ty) {
+            1
+        } else if name == "*/*" {
+            0
+        } else {
+            continue;
+        };
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        if found.is_none_or(|(_, s)| specificity > s) {
+            found = Some((q, specificity));
+        }
+    }
+    found
+}
+
+pub(super) fn render(exception: &HttpException, format: Format) -> Response<Body> {
+    let status = exception.status;
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    *response.headers_mut() = exception.headers.clone();
+    if !has_body(status) {
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let detail = exception.detail.as_deref();
+    let (content_type, body) = match format {
+        Format::Html => ("text/html; charset=utf-8", html(status, reason, detail)),
+        Format::Json => ("application/problem+json", json(status, reason, detail)),
+        Format::Text => ("text/plain; charset=utf-8", text(status, reason, detail)),
+    };
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    *response.body_mut() = Body::from(body);
+    response
+}
+
+fn has_body(status: StatusCode) -> bool {
+    !(status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED)
+}
+
+fn text(status: StatusCode, reason: &str, detail: Option<&str>) -> String {
+    match detail {
+        Some(detail) => format!("{} {reason}\n\n{detail}\n", status.as_u16()),
+        None => format!("{} {reason}\n", status.as_u16()),
+    }
+}
+
+fn html(status: StatusCode, reason: &str, detail: Option<&str>) -> String {
+    let detail = detail
+        .map(|d| format!("<p>{}</p>\n", escape_html(d)))
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\n\
+         <body>\n<h1>{reason}</h1>\n{detail}</body>\n</html>\n",
+        code = status.as_u16()
+    )
+}
+
+fn json(status: StatusCode, reason: &str, detail: Option<&str>) -> String {
+    let mut problem = serde_json::json!({
+        "type": "about:blank",
+        "title": reason,
+        "status": status.as_u16(),
+    });
+    if let Some(detail) = detail {
+        problem["detail"] = detail.into();
+    }
+    problem.to_string()
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn negotiate(accept: &str) -> Format {
+        Format::negotiate(Some(&HeaderValue::from_str(accept).unwrap()))
+    }
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(negotiate("*/*"), Format::Text);
+        assert_eq!(negotiate("application/json"), Format::Json);
+        assert_eq!(negotiate("application/problem+json"), Format::Json);
+        assert_eq!(
+            negotiate("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+            Format::Html
+        );
+        assert_eq!(negotiate("application/json, text/html;q=0.5"), Format::Json);
+        assert_eq!(
+            negotiate("text/html;q=0.2, application/json;q=0.9"),
+            Format::Json
+        );
+        assert_eq!(negotiate("image/png"), Format::Text);
+        assert_eq!(negotiate("text/*"), Format::Text);
+        assert_eq!(negotiate("application/*, text/plain;q=0.1"), Format::Json);
+        assert_eq!(negotiate("text/html;q=0, */*"), Format::Text);
+    }
+
+    #[test]
+    fn html_escapes_detail_and_titles_with_reason() {
+        let e = HttpException::not_found().with_detail("<script>alert(1)</script>");
+        let body = html(e.status, "Not Found", e.detail());
+        assert!(body.contains("<title>404 Not Found</title>"));
+        assert!(body.contains("<h1>Not Found</h1>"));
+        assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!body.contains("<script>"));
+    }
+
+    #[test]
+    fn json_is_a_problem_document() {
+        let body = json(StatusCode::CONFLICT, "Conflict", Some("é \"q\""));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["status"], 409);
+        assert_eq!(v["title"], "Conflict");
+        assert_eq!(v["detail"], "é \"q\"");
+    }
+
+    #[test]
+    fn not_modified_has_no_body() {
+        let res = HttpException::not_modified().to_response(Format::Html);
+        assert!(res.headers().get(CONTENT_TYPE).is_none());
+    }
+}

@@ -1,0 +1,58 @@
+//! The towerkit vocabulary: what every towerkit layer agrees on.
+//!
+//! WSGI gave every piece of a Python web stack one shared dictionary, the
+//! environ. towerkit gives every [`tower`] layer one shared set of request
+//! extension types instead, and the few functions that keep them true:
+//!
+//! - the environ: [`ScriptName`], [`OriginalUri`], [`ConnectionInfo`],
+//!   [`RemoteUser`] (see [`environ`]);
+//! - mounting: [`shift_path_info`] moves one path segment to [`ScriptName`],
+//!   [`path_info`] reads what is left (see [`path`]);
+//! - URLs: [`application_url`], [`construct_url`];
+//! - answers: one [`Body`] type, and [`HttpException`] for every error answer,
+//!   rendered as HTML, problem+json or text by `Accept`;
+//! - small apps ([`app::Text`], [`app::Echo`]), [`handler`] for async
+//!   functions, and a [`TestClient`] to test any service in-process.
+//!
+//! The smallest use: a handler that knows where it is mounted.
+//!
+//! ```
+//! use http::{Request, Response};
+//! use towerkit_core::{application_url, handler, Body, HttpException, TestClient};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let app = handler(|req: Request<Body>| async move {
+//!     match req.uri().path() {
+//!         "/" => Ok(Response::new(Body::from(application_url(&req)))),
+//!         _ => Err(HttpException::not_found()),
+//!     }
+//! });
+//! let mut client = TestClient::new(app);
+//! let res = client.get("/").send().await.unwrap();
+//! assert_eq!(res.text(), "http://localhost");
+//! # });
+//! ```
+//!
+//! [`tower`]: https://docs.rs/tower
+
+#![warn(missing_docs)]
+
+pub mod app;
+mod body;
+pub mod environ;
+mod exception;
+mod handler;
+pub mod path;
+pub mod test_client;
+pub mod url;
+
+pub use body::Body;
+pub use environ::{ConnectionInfo, OriginalUri, RemoteUser, ScriptName, TlsInfo};
+pub use exception::{escape_html, Format, HttpException, RetryAfter};
+pub use handler::{handler, Handler, HandlerFuture};
+pub use path::{mount, path_info, set_path_info, shift_path_info, shift_path_segments};
+pub use test_client::{TestClient, TestRequest, TestResponse};
+pub use url::{application_url, construct_url, url_scheme};
+
+/// The error type layers pass around: any error, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
