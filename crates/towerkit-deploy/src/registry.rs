@@ -1,0 +1,178 @@
+//! Named factories: what a `use = "…"` key can name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceExt};
+use tower_service::Service;
+use towerkit_core::{Body, BoxError};
+
+use crate::document::Kind;
+use crate::error::ConfigError;
+use crate::loader::Deployment;
+use crate::section::Section;
+
+/// Every app a stack file builds, type-erased: a cloneable service from
+/// `Request<Body>` to `Response<Body>` whose errors are boxed.
+pub type BoxApp = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+
+/// Boxes any service into a [`BoxApp`].
+pub fn boxed_app<S, B>(service: S) -> BoxApp
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    BoxCloneSyncService::new(
+        service
+            .map_response(|res: Response<B>| res.map(Body::new))
+            .map_err(Into::into),
+    )
+}
+
+/// What a filter factory makes: a function from the app inside to the app
+/// with the filter around it.
+#[derive(Clone)]
+pub struct Filter(Arc<dyn Fn(BoxApp) -> BoxApp + Send + Sync>);
+
+impl Filter {
+    /// A filter from any function wrapping an app.
+    pub fn new(wrap: impl Fn(BoxApp) -> BoxApp + Send + Sync + 'static) -> Self {
+        Filter(Arc::new(wrap))
+    }
+
+    /// A filter from a tower [`Layer`].
+    pub fn layer<L, B>(layer: L) -> Self
+    where
+        L: Layer<BoxApp> + Send + Sync + 'static,
+        L::Service: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        <L::Service as Service<Request<Body>>>::Future: Send + 'static,
+        <L::Service as Service<Request<Body>>>::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Filter::new(move |app| boxed_app(layer.layer(app)))
+    }
+
+    /// Wraps `app`.
+    pub fn apply(&self, app: BoxApp) -> BoxApp {
+        (self.0)(app)
+    }
+}
+
+impl fmt::Debug for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Filter")
+    }
+}
+
+pub(crate) type AppFactory =
+    Arc<dyn Fn(&mut Section<'_, '_>) -> Result<BoxApp, ConfigError> + Send + Sync>;
+pub(crate) type FilterFactory =
+    Arc<dyn Fn(&mut Section<'_, '_>) -> Result<Filter, ConfigError> + Send + Sync>;
+
+/// The factories a stack file can `use`, by kind and name.
+///
+/// [`Registry::with_builtins`] knows every layer of towerkit; a program of
+/// one's own adds its factories before loading:
+///
+/// ```
+/// use towerkit_core::app::Text;
+/// use towerkit_deploy::{boxed_app, Registry};
+///
+/// let mut registry = Registry::with_builtins();
+/// registry.app("motd", |section| {
+///     let message: String = section.require("message")?;
+///     Ok(boxed_app(Text::new(message)))
+/// });
+/// ```
+#[derive(Clone, Default)]
+pub struct Registry {
+    pub(crate) apps: BTreeMap<String, AppFactory>,
+    pub(crate) composites: BTreeMap<String, AppFactory>,
+    pub(crate) filters: BTreeMap<String, FilterFactory>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("apps", &self.apps.keys().collect::<Vec<_>>())
+            .field("composites", &self.composites.keys().collect::<Vec<_>>())
+            .field("filters", &self.filters.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// A registry with no factories.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// A registry with every built-in factory of towerkit.
+    pub fn with_builtins() -> Self {
+        let mut registry = Registry::new();
+        crate::builtins::register(&mut registry);
+        registry
+    }
+
+    /// Registers an app factory, for `[app.NAME] use = "name"`.
+    pub fn app<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&mut Section<'_, '_>) -> Result<BoxApp, ConfigError> + Send + Sync + 'static,
+    {
+        self.apps.insert(name.to_owned(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a composite factory, for `[composite.NAME] use = "name"`: an
+    /// app made of other apps, which it reads with [`Section::app`].
+    pub fn composite<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&mut Section<'_, '_>) -> Result<BoxApp, ConfigError> + Send + Sync + 'static,
+    {
+        self.composites.insert(name.to_owned(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a filter factory, for `[filter.NAME] use = "name"`.
+    pub fn filter<F>(&mut self, name: &str, factory: F) -> &mut Self
+    where
+        F: Fn(&mut Section<'_, '_>) -> Result<Filter, ConfigError> + Send + Sync + 'static,
+    {
+        self.filters.insert(name.to_owned(), Arc::new(factory));
+        self
+    }
+
+    /// The names registered for a kind of section.
+    pub fn names(&self, kind: Kind) -> Vec<&str> {
+        let keys: Box<dyn Iterator<Item = &String>> = match kind {
+            Kind::App => Box::new(self.apps.keys()),
+            Kind::Composite => Box::new(self.composites.keys()),
+            Kind::Filter => Box::new(self.filters.keys()),
+            Kind::Pipeline => Box::new(std::iter::empty()),
+        };
+        keys.map(String::as_str).collect()
+    }
+
+    /// Reads and assembles a stack file.
+    pub fn load(&self, file: impl AsRef<Path>) -> Result<Deployment, ConfigError> {
+        let file = file.as_ref();
+        let source = std::fs::read_to_string(file)
+            .map_err(|err| ConfigError::new(file, format!("cannot read the file: {err}")))?;
+        self.load_str(file, &source)
+    }
+
+    /// Assembles a stack from TOML text; `file` names it in errors and
+    /// anchors relative paths.
+    pub fn load_str(&self, file: &Path, source: &str) -> Result<Deployment, ConfigError> {
+        crate::loader::load(self, file, source)
+    }
+}

@@ -1,0 +1,69 @@
+//! What a factory is handed: its section's options, and the way to the
+//! apps it refers to.
+
+use std::ops::{Deref, DerefMut};
+
+use crate::document::{Kind, SectionDef};
+use crate::error::ConfigError;
+use crate::loader::Loader;
+use crate::options::Options;
+use crate::registry::BoxApp;
+use crate::tree::Node;
+
+/// One section being built by its factory.
+///
+/// Read options through [`Options`] (this derefs to it); read another app by
+/// name with [`Section::app`], which builds it (once, however often it is
+/// referred to) and records it in the stack's tree.
+pub struct Section<'l, 's> {
+    pub(crate) options: Options<'s>,
+    pub(crate) loader: &'l mut Loader<'s>,
+    pub(crate) def: &'s SectionDef<'s>,
+    pub(crate) children: Vec<Node>,
+}
+
+impl Section<'_, '_> {
+    /// The section's name (`gzip` in `[filter.gzip]`).
+    pub fn name(&self) -> &str {
+        self.def.name
+    }
+
+    /// The section's kind.
+    pub fn kind(&self) -> Kind {
+        self.def.kind
+    }
+
+    /// Reads an option naming another app, composite or pipeline, and builds
+    /// it. `None` when the option is absent.
+    pub fn app(&mut self, key: &str) -> Result<Option<BoxApp>, ConfigError> {
+        let Some(name) = self.options.get::<String>(key)? else {
+            return Ok(None);
+        };
+        let reference = self.options.error(key, "");
+        let (app, node) = self.loader.target(&name, Some(reference))?;
+        self.children.push(node.labelled(format!("{key:?} =")));
+        Ok(Some(app))
+    }
+
+    /// Like [`Section::app`], for an option that must be present.
+    pub fn require_app(&mut self, key: &str) -> Result<BoxApp, ConfigError> {
+        match self.app(key)? {
+            Some(app) => Ok(app),
+            None => Err(self.options.error(key, "this option is required")),
+        }
+    }
+}
+
+impl<'s> Deref for Section<'_, 's> {
+    type Target = Options<'s>;
+
+    fn deref(&self) -> &Options<'s> {
+        &self.options
+    }
+}
+
+impl DerefMut for Section<'_, '_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.options
+    }
+}
