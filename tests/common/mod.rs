@@ -1,0 +1,177 @@
+//! Starting the real `towerkit` binary on a loopback port, for tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The `towerkit` binary cargo built for these tests.
+pub fn towerkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_towerkit"))
+}
+
+/// A folder with a stack file in it, removed when dropped.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl Stack {
+    pub fn new(toml: &str) -> Stack {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("towerkit.toml");
+        std::fs::write(&config, toml).expect("write config");
+        Stack { dir, config }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `towerkit check` on the stack file.
+    pub fn check(&self) -> Output {
+        towerkit()
+            .arg("check")
+            .arg(&self.config)
+            .output()
+            .expect("run towerkit check")
+    }
+
+    /// `towerkit serve --listen 127.0.0.1:0`, waiting for the listening line.
+    pub fn serve(&self) -> Running {
+        self.serve_on(&["127.0.0.1:0"])
+    }
+
+    pub fn serve_on(&self, listen: &[&str]) -> Running {
+        let mut command = towerkit();
+        command.arg("serve").arg(&self.config);
+        for addr in listen {
+            command.arg("--listen").arg(addr);
+        }
+        Running::start(command, listen.len())
+    }
+}
+
+/// A running `towerkit serve`, killed when dropped.
+pub struct Running {
+    child: Child,
+    pub addrs: Vec<SocketAddr>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(mut command: Command, listeners: usize) -> Running {
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn towerkit");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().parse::<SocketAddr>().expect("address"));
+                }
+                keep.lock().unwrap().push(line);
+            }
+        });
+        let mut addrs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while addrs.len() < listeners {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(addr) => addrs.push(addr),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("towerkit did not start: {:?}", lines.lock().unwrap());
+                }
+            }
+        }
+        Running {
+            child,
+            addrs,
+            stderr: lines,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr(), path)
+    }
+
+    /// Every stderr line so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 10 s) for a stderr line containing `text`.
+    pub fn wait_for_log(&self, text: &str) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.stderr().iter().any(|l| l.contains(text)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+
+    /// Waits (at most 30 s) for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("towerkit did not exit: {:?}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs curl with these arguments (bounded by --max-time) and returns its
+/// stdout.
+pub fn curl(args: &[&str]) -> String {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    assert!(
+        output.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}

@@ -1,0 +1,163 @@
+//! Every config error names the file, line, section and key, and exits 2.
+
+mod common;
+
+use common::{towerkit, Stack};
+
+/// Runs `towerkit check` and `towerkit serve` on a bad stack file; both must
+/// exit with status 2 and print the same message on stderr.
+fn refused(toml: &str) -> String {
+    let stack = Stack::new(toml);
+    let check = stack.check();
+    assert_eq!(check.status.code(), Some(2), "check should exit 2");
+    let serve = towerkit()
+        .arg("serve")
+        .arg(&stack.config)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run towerkit serve");
+    assert_eq!(serve.status.code(), Some(2), "serve should exit 2");
+    let message = String::from_utf8(check.stderr).unwrap();
+    assert_eq!(message, String::from_utf8(serve.stderr).unwrap());
+    let file = stack.config.display().to_string();
+    message
+        .trim_end()
+        .strip_prefix("towerkit: ")
+        .and_then(|m| m.strip_prefix(&file))
+        .unwrap_or_else(|| panic!("the message names the file: {message}"))
+        .to_owned()
+}
+
+#[test]
+fn unknown_section_kind() {
+    let msg = refused("[app.main]\nuse = \"echo\"\n\n[filters.gzip]\nuse = \"gzip\"\n");
+    assert_eq!(
+        msg,
+        ":4:2: unknown section kind `filters`; expected server, pipeline, filter, app or composite"
+    );
+}
+
+#[test]
+fn unknown_use() {
+    let msg = refused("[app.main]\nuse = \"flask\"\n");
+    assert_eq!(
+        msg,
+        ":2:7: [app.main] key `use`: unknown app factory `flask` (known: echo, text)"
+    );
+}
+
+#[test]
+fn unknown_option_key() {
+    let msg = refused("[app.main]\nuse = \"text\"\nbody = \"ok\"\ncolour = \"blue\"\n");
+    assert_eq!(
+        msg,
+        ":4:1: [app.main] key `colour`: unknown option (options of app \"text\": body, status, content_type)"
+    );
+    let msg =
+        refused("[pipeline.main]\npipeline = [\"x\"]\nfilters = []\n[app.x]\nuse = \"echo\"\n");
+    assert_eq!(
+        msg,
+        ":3:1: [pipeline.main] key `filters`: unknown option (options of a pipeline: pipeline)"
+    );
+}
+
+#[test]
+fn wrong_value_type() {
+    let msg = refused("[app.main]\nuse = \"text\"\nstatus = \"teapot\"\n");
+    assert!(
+        msg.starts_with(":3:10: [app.main] key `status`: wrong value type (string):"),
+        "{msg}"
+    );
+    let msg = refused("[server]\nlisten = 8080\n[app.main]\nuse = \"echo\"\n");
+    assert!(
+        msg.starts_with(":2:10: [server] key `listen`: wrong value type (integer)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn referenced_but_not_defined() {
+    let msg =
+        refused("[pipeline.main]\npipeline = [\"auth\", \"site\"]\n[app.site]\nuse = \"echo\"\n");
+    assert_eq!(
+        msg,
+        ":2:12: [pipeline.main] key `pipeline`: `auth` is referenced but not defined (no [filter.auth])"
+    );
+    let msg = refused("[server]\nserve = \"web\"\n[app.main]\nuse = \"echo\"\n");
+    assert_eq!(
+        msg,
+        ":2:9: [server] key `serve`: `web` is referenced but not defined (no [app.web], [composite.web] or [pipeline.web])"
+    );
+}
+
+#[test]
+fn reference_cycle() {
+    let msg = refused(
+        "[pipeline.main]\npipeline = [\"site\"]\n\n[composite.site]\nuse = \"urlmap\"\n\"/\" = \"inner\"\n\n[pipeline.inner]\npipeline = [\"site\"]\n",
+    );
+    assert_eq!(
+        msg,
+        ":9:12: [pipeline.inner] key `pipeline`: reference cycle: site -> inner -> site"
+    );
+}
+
+#[test]
+fn unreadable_and_invalid_files() {
+    let output = towerkit()
+        .args(["check", "/nonexistent/towerkit.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("towerkit: /nonexistent/towerkit.toml: cannot read the file"),
+        "{stderr}"
+    );
+    let msg = refused("[app.main\nuse = \"echo\"\n");
+    assert!(msg.starts_with(":1:"), "{msg}");
+    assert!(msg.contains("not valid TOML"), "{msg}");
+}
+
+#[test]
+fn check_prints_the_stack_as_a_tree() {
+    let stack = Stack::new(
+        r#"
+[pipeline.main]
+pipeline = ["site"]
+
+[composite.site]
+use = "urlmap"
+"/" = "home"
+"/debug" = "env"
+
+[app.home]
+use = "text"
+body = "hi"
+
+[app.env]
+use = "echo"
+
+[app.spare]
+use = "echo"
+"#,
+    );
+    let output = stack.check();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "pipeline main\n  composite site (use = \"urlmap\")\n    \"/\" = app home (use = \"text\")\n    \"/debug\" = app env (use = \"echo\")\n(not served: [app.spare])\n"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let help = towerkit().arg("--help").output().unwrap();
+    assert!(help.status.success());
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("serve") && help.contains("check"), "{help}");
+    let version = towerkit().arg("--version").output().unwrap();
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap().trim(),
+        format!("towerkit {}", env!("CARGO_PKG_VERSION"))
+    );
+}
