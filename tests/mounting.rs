@@ -87,12 +87,9 @@ async fn longest_prefix_at_segment_boundaries() {
         async move { client.get(url).send().await.unwrap().text().await.unwrap() }
     };
     assert_eq!(text("/app/admin/x").await, "admin\n");
-    assert_eq!(
-        text("/app/administrator")
-            .await
-            .contains("\"script_name\":\"/app\""),
-        true
-    );
+    assert!(text("/app/administrator")
+        .await
+        .contains("\"script_name\":\"/app\""));
     assert_eq!(text("/application").await, "home\n");
     assert_eq!(text("/").await, "home\n");
     let res = client.get(server.url("/health")).send().await.unwrap();
