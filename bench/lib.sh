@@ -1,0 +1,91 @@
+# Shared helpers of the bench scripts: start a server, load it with wrk.
+# Sourced, not run. Every server listens on 127.0.0.1 only.
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+OUT="$BENCH_DIR/out"
+mkdir -p "$OUT"
+RELEASE="$ROOT/target/release"
+PIDS=()
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+need() { # need COMMAND APT-PACKAGE
+  command -v "$1" >/dev/null && return
+  echo "installing $2 (for $1)" >&2
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }
+  else
+    echo "please install $2" >&2; exit 1
+  fi
+}
+
+# The server gets CPU 0 and wrk CPU 1 when there are two or more, so that
+# neither steals the other's core and runs compare like with like.
+SERVER_CPUS=0
+LOAD_CPUS=1
+if [ "$(nproc)" -lt 2 ]; then SERVER_CPUS=0; LOAD_CPUS=0; fi
+
+# start NAME COMMAND...: starts a server on 127.0.0.1:0, waits for its
+# "listening on http://ADDR" line and sets ADDR.
+start() {
+  local name=$1; shift
+  local log="$OUT/$name.log"
+  taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+  local pid=$!
+  SERVER_PID=$pid
+  for _ in $(seq 1 200); do
+    ADDR=$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's|listening on http://||') || true
+    [ -n "$ADDR" ] && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "$name failed to start" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$name did not start in 10s" >&2; cat "$log" >&2; exit 1
+}
+
+stop_all() { cleanup; PIDS=(); }
+
+# Clock ticks of CPU (user + system) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# load URL DURATION CONNECTIONS: runs wrk against the last started server,
+# prints "REQS P50 P99 CPU_US" (req/s, ms, ms, server CPU µs per request).
+load() {
+  local url=$1 duration=$2 connections=$3
+  local out before after
+  before=$(cpu_ticks "$SERVER_PID")
+  out=$(taskset -c "$LOAD_CPUS" wrk --latency -t1 -c"$connections" -d"$duration" "$url")
+  after=$(cpu_ticks "$SERVER_PID")
+  local errors
+  errors=$(echo "$out" | grep -E 'Non-2xx|Socket errors' || true)
+  [ -z "$errors" ] || echo "wrk reported: $errors" >&2
+  local reqs p50 p99
+  reqs=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local total hz cpu_us
+  total=$(echo "$out" | awk '/requests in/ {print $1}')
+  hz=$(getconf CLK_TCK)
+  cpu_us=$(awk "BEGIN {printf \"%.2f\", ($after - $before) * 1000000 / $hz / $total}")
+  echo "$reqs $(to_ms "$p50") $(to_ms "$p99") $cpu_us"
+}
+
+to_ms() { # wrk prints 1.23ms, 456.00us or 1.20s
+  local v=$1
+  case "$v" in
+    *us) echo "$v" | awk '{printf "%.3f", $1/1000}' ;;
+    *ms) echo "$v" | awk '{printf "%.3f", $1+0}' ;;
+    *s) echo "$v" | awk '{printf "%.3f", $1*1000}' ;;
+    *) echo "$v" ;;
+  esac
+}
+
+rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
