@@ -1,9 +1,10 @@
 //! The listeners, their accept loops, and shutdown.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +13,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower_service::Service;
 use towerkit_core::{Body, BoxError, ConnectionInfo};
@@ -100,91 +100,101 @@ impl Server {
         F: Future<Output = ()>,
     {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).keep_alive(true);
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .keep_alive(true);
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
-
-        let graceful = Arc::new(GracefulShutdown::new());
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (close_tx, close_rx) = watch::channel(false);
-        let mut accept_loops = JoinSet::new();
-        for listener in self.listeners {
-            let local_addr = listener.local_addr()?;
+        let listeners: Vec<(TcpListener, SocketAddr)> = self
+            .listeners
+            .into_iter()
+            .map(|listener| listener.local_addr().map(|addr| (listener, addr)))
+            .collect::<io::Result<_>>()?;
+        for (_, local_addr) in &listeners {
             tracing::info!(%local_addr, "accepting connections");
-            accept_loops.spawn(accept_loop(
-                AcceptLoop {
-                    listener,
-                    local_addr,
-                    builder: builder.clone(),
-                    service: service.clone(),
-                    graceful: graceful.clone(),
-                    close: close_rx.clone(),
-                },
-                stop_rx.clone(),
-            ));
         }
 
-        signal.await;
-        let _ = stop_tx.send(true);
-        while accept_loops.join_next().await.is_some() {}
-
-        let open = graceful.count();
-        tracing::info!(open, grace = ?self.shutdown_grace, "shutting down: no longer accepting");
-        // The accept loops held the only other references, and have ended.
-        let all_finished = async move {
-            match Arc::try_unwrap(graceful) {
-                Ok(graceful) => graceful.shutdown().await,
-                Err(_) => std::future::pending().await,
+        let graceful = GracefulShutdown::new();
+        let mut connections = JoinSet::new();
+        let mut next = 0;
+        let pause = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(pause);
+        let mut paused = false;
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut signal => break,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                () = &mut pause, if paused => paused = false,
+                (accepted, local_addr) = poll_fn(|cx| poll_accept(&listeners, &mut next, cx)), if !paused => {
+                    match accepted {
+                        Ok((stream, remote_addr)) => {
+                            let info = ConnectionInfo::new(remote_addr, local_addr);
+                            let connection = ConnectionService { inner: service.clone(), info };
+                            connections.spawn(serve_connection(&builder, &graceful, stream, connection));
+                        }
+                        Err(err) if is_per_connection(&err) => {
+                            tracing::debug!(error = %err, "a connection failed before it was accepted");
+                        }
+                        Err(err) => {
+                            // Out of file descriptors or memory: pause rather than spin.
+                            tracing::error!(error = %err, "cannot accept connections; retrying in 100ms");
+                            pause.as_mut().reset(tokio::time::Instant::now() + Duration::from_millis(100));
+                            paused = true;
+                        }
+                    }
+                }
             }
-        };
+        }
+
+        // Closing the listening sockets: from now on connections are refused.
+        drop(listeners);
+        tracing::info!(
+            open = connections.len(),
+            grace = ?self.shutdown_grace,
+            "shutting down: no longer accepting"
+        );
         tokio::select! {
-            () = all_finished => tracing::info!("all connections finished"),
+            () = graceful.shutdown() => tracing::info!("all connections finished"),
             () = tokio::time::sleep(self.shutdown_grace) => {
-                tracing::warn!("grace period over: closing the connections still open");
-                let _ = close_tx.send(true);
+                tracing::warn!(open = connections.len(), "grace period over: closing the connections still open");
+                connections.abort_all();
             }
         }
+        while connections.join_next().await.is_some() {}
         Ok(())
     }
 }
 
-struct AcceptLoop<S> {
-    listener: TcpListener,
-    local_addr: SocketAddr,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    service: S,
-    graceful: Arc<GracefulShutdown>,
-    close: watch::Receiver<bool>,
-}
-
-async fn accept_loop<S, B>(state: AcceptLoop<S>, mut stop: watch::Receiver<bool>)
-where
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => break,
-            accepted = state.listener.accept() => match accepted {
-                Ok((stream, remote_addr)) => serve_connection(&state, stream, remote_addr),
-                Err(err) if is_per_connection(&err) => {
-                    tracing::debug!(error = %err, "a connection failed before it was accepted");
-                }
-                Err(err) => {
-                    // Out of file descriptors or memory: pause rather than spin.
-                    tracing::error!(error = %err, "cannot accept connections; retrying in 100ms");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
+/// Accepts from whichever listener is ready, starting after the one that
+/// accepted last so that a busy listener cannot starve the others.
+fn poll_accept(
+    listeners: &[(TcpListener, SocketAddr)],
+    next: &mut usize,
+    cx: &mut Context<'_>,
+) -> Poll<(io::Result<(TcpStream, SocketAddr)>, SocketAddr)> {
+    for offset in 0..listeners.len() {
+        let index = (*next + offset) % listeners.len();
+        let (listener, local_addr) = &listeners[index];
+        if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+            *next = index + 1;
+            return Poll::Ready((accepted, *local_addr));
         }
     }
+    Poll::Pending
 }
 
-fn serve_connection<S, B>(state: &AcceptLoop<S>, stream: TcpStream, remote_addr: SocketAddr)
+/// Serves one connection until it ends, or until graceful shutdown has
+/// asked it to end and it has.
+fn serve_connection<S, B>(
+    builder: &Arc<auto::Builder<TokioExecutor>>,
+    graceful: &GracefulShutdown,
+    stream: TcpStream,
+    service: ConnectionService<S>,
+) -> impl Future<Output = ()> + Send + 'static
 where
     S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
@@ -193,30 +203,16 @@ where
     B::Error: Into<BoxError>,
 {
     let _ = stream.set_nodelay(true);
-    let service = ConnectionService {
-        inner: state.service.clone(),
-        info: ConnectionInfo::new(remote_addr, state.local_addr),
-    };
-    let builder = state.builder.clone();
-    let graceful = state.graceful.clone();
-    let mut close = state.close.clone();
-    tokio::spawn(async move {
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        drop(graceful);
-        tokio::select! {
-            result = connection => {
-                if let Err(err) = result {
-                    tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
-                }
-            }
-            _ = close.changed() => {
-                tracing::debug!(%remote_addr, "connection closed at the end of the grace period");
-            }
+    let remote_addr = service.info.remote_addr;
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .into_owned();
+    let connection = graceful.watch(connection);
+    async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
         }
-    });
+    }
 }
 
 fn is_per_connection(err: &io::Error) -> bool {

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT};
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 use tower::util::Oneshot;
 use tower_service::Service;
@@ -39,7 +39,7 @@ where
         let context = ErrorContext {
             accept: req.headers().get(ACCEPT).cloned(),
             method: req.method().clone(),
-            path: req.uri().path().to_owned(),
+            uri: req.uri().clone(),
         };
         ResponseFuture {
             inner: Oneshot::new(self.inner.clone(), req),
@@ -52,7 +52,7 @@ where
 struct ErrorContext {
     accept: Option<HeaderValue>,
     method: Method,
-    path: String,
+    uri: Uri,
 }
 
 pin_project_lite::pin_project! {
@@ -82,7 +82,8 @@ where
                 let err: BoxError = err.into();
                 let exception = HttpException::from_error(&err);
                 let context = this.context.take();
-                if let Some(ErrorContext { method, path, .. }) = &context {
+                if let Some(ErrorContext { method, uri, .. }) = &context {
+                    let path = uri.path();
                     if err.is::<HttpException>() {
                         tracing::debug!(%method, %path, status = %exception.status(), "answered with an HTTP exception");
                     } else {
