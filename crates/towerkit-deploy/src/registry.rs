@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, ServiceExt};
+
+use tower::Layer;
 use tower_service::Service;
 use towerkit_core::{Body, BoxError};
 
@@ -30,11 +34,59 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    BoxCloneSyncService::new(
-        service
-            .map_response(|res: Response<B>| res.map(Body::new))
-            .map_err(Into::into),
-    )
+    BoxCloneSyncService::new(IntoBoxApp(service))
+}
+
+/// Maps the response body to [`Body`] and the error to [`BoxError`] in one
+/// layer (each tower layer moves the request once more).
+#[derive(Clone)]
+struct IntoBoxApp<S>(S);
+
+impl<S, B> Service<Request<Body>> for IntoBoxApp<S>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = IntoBoxAppFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        IntoBoxAppFuture {
+            inner: self.0.call(req),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct IntoBoxAppFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, B, E> Future for IntoBoxAppFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().inner.poll(cx) {
+            Poll::Ready(Ok(response)) => Poll::Ready(Ok(response.map(Body::new))),
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// What a filter factory makes: a function from the app inside to the app
