@@ -43,6 +43,7 @@ pub mod environ;
 mod exception;
 mod handler;
 pub mod path;
+pub mod recursive;
 pub mod test_client;
 pub mod url;
 

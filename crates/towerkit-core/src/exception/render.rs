@@ -89,6 +89,9 @@ pub(super) fn render(exception: &HttpException, format: Format) -> Response<Body
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     *response.headers_mut() = exception.headers.clone();
+    // Marks the response as an exception's, so that a layer above (the
+    // http-exceptions layer's templates) can render it anew.
+    response.extensions_mut().insert(exception.clone());
     if !has_body(status) {
         return response;
     }
