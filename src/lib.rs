@@ -10,7 +10,10 @@
 //! | [`core`] | `towerkit-core` | the environ as request extensions, `Body`, `HttpException`, `TestClient` |
 //! | [`server`] | `towerkit-server` | HTTP/1.1 and h2c server with graceful shutdown |
 //! | [`urlparser`] | `towerkit-urlparser` | `UrlMap`: mounting by path prefix and host |
+//! | [`httpexceptions`] | `towerkit-httpexceptions` | errors and panics rendered as error pages |
+//! | [`recursive`] | `towerkit-recursive` | include/forward through the stack, error documents |
 //! | [`deploy`] | `towerkit-deploy` | stacks from TOML, after Paste Deploy |
+//! | [`cli`] | | the `towerkit` command, for programs of one's own |
 //!
 //! The smallest stack, served:
 //!
@@ -25,9 +28,16 @@
 //! }
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
+
 pub use towerkit_core as core;
 #[cfg(feature = "deploy")]
 pub use towerkit_deploy as deploy;
+#[cfg(feature = "httpexceptions")]
+pub use towerkit_httpexceptions as httpexceptions;
+#[cfg(feature = "recursive")]
+pub use towerkit_recursive as recursive;
 #[cfg(feature = "server")]
 pub use towerkit_server as server;
 #[cfg(feature = "urlparser")]

@@ -51,7 +51,7 @@ fn unknown_option_key() {
     let msg = refused("[app.main]\nuse = \"text\"\nbody = \"ok\"\ncolour = \"blue\"\n");
     assert_eq!(
         msg,
-        ":4:1: [app.main] key `colour`: unknown option (options of app \"text\": body, status, content_type)"
+        ":4:1: [app.main] key `colour`: unknown option (options of app \"text\": body, status, content_type, headers)"
     );
     let msg =
         refused("[pipeline.main]\npipeline = [\"x\"]\nfilters = []\n[app.x]\nuse = \"echo\"\n");

@@ -15,6 +15,26 @@ pub fn towerkit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_towerkit"))
 }
 
+/// The `own_factories` example: the `towerkit` command with apps that
+/// misbehave on purpose registered, built next to the binary.
+pub fn own_factories() -> Command {
+    let towerkit = Path::new(env!("CARGO_BIN_EXE_towerkit"));
+    let example = towerkit
+        .parent()
+        .expect("the binary's folder")
+        .join("examples")
+        .join("own_factories");
+    // `cargo test --workspace` builds the examples before running any
+    // test; a single `cargo test --test NAME` does not.
+    assert!(
+        example.exists(),
+        "{} is missing: run `cargo test --workspace` (which builds the examples) \
+         or `cargo build --examples` first",
+        example.display()
+    );
+    Command::new(example)
+}
+
 /// A folder with a stack file in it, removed when dropped.
 pub struct Stack {
     pub dir: tempfile::TempDir,
@@ -48,7 +68,11 @@ impl Stack {
     }
 
     pub fn serve_on(&self, listen: &[&str]) -> Running {
-        let mut command = towerkit();
+        self.serve_with(towerkit(), listen)
+    }
+
+    /// Serves the stack with another program that offers `serve`.
+    pub fn serve_with(&self, mut command: Command, listen: &[&str]) -> Running {
         command.arg("serve").arg(&self.config);
         for addr in listen {
             command.arg("--listen").arg(addr);
@@ -163,15 +187,21 @@ impl Drop for Running {
 /// Runs curl with these arguments (bounded by --max-time) and returns its
 /// stdout.
 pub fn curl(args: &[&str]) -> String {
-    let output = Command::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "10"])
-        .args(args)
-        .output()
-        .expect("curl is installed");
+    let output = curl_output(args);
     assert!(
         output.status.success(),
         "curl {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// Runs curl with these arguments (bounded by --max-time), whatever it
+/// exits with.
+pub fn curl_output(args: &[&str]) -> Output {
+    Command::new("curl")
+        .args(["--silent", "--show-error", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl is installed")
 }

@@ -69,6 +69,12 @@ impl Body {
         Body { kind: Kind::Empty }
     }
 
+    /// Whether the body is a stream (which can fail midway), rather than
+    /// bytes already in memory.
+    pub fn is_streaming(&self) -> bool {
+        matches!(self.kind, Kind::Incoming(_) | Kind::Boxed(_))
+    }
+
     /// Reads the whole body into one buffer.
     ///
     /// Meant for bodies known to be small; a layer that reads client bodies

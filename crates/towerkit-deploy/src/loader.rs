@@ -377,7 +377,7 @@ use = "echo"
         let e = error("[app.main]\nuse = \"text\"\nbdy = \"x\"\n");
         assert_eq!(
             e,
-            "conf/stack.toml:3:1: [app.main] key `bdy`: unknown option (options of app \"text\": body, status, content_type)"
+            "conf/stack.toml:3:1: [app.main] key `bdy`: unknown option (options of app \"text\": body, status, content_type, headers)"
         );
 
         let e = error("[app.main]\nuse = \"text\"\nstatus = \"ok\"\n");

@@ -24,11 +24,21 @@ pub struct ServerOptions {
     pub shutdown_grace: Option<Duration>,
 }
 
+/// One string or a list of strings.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 /// Parses `IP:PORT`, `[v6]:PORT`, `localhost:PORT` or `*:PORT` (every IPv4
@@ -63,10 +73,7 @@ impl ServerOptions {
         };
         let mut section = Options::new(doc, "server".to_owned(), table, header.clone());
         if let Some(listen) = section.get::<OneOrMany>("listen")? {
-            let texts = match listen {
-                OneOrMany::One(one) => vec![one],
-                OneOrMany::Many(many) => many,
-            };
+            let texts = listen.into_vec();
             if texts.is_empty() {
                 return Err(section.error("listen", "give at least one address"));
             }

@@ -3,8 +3,8 @@ use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
-use http::{Request, Response, StatusCode};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{HeaderMap, Request, Response, StatusCode};
 use tower_service::Service;
 
 use crate::body::Body;
@@ -22,16 +22,21 @@ use crate::body::Body;
 #[derive(Clone, Debug)]
 pub struct Text {
     status: StatusCode,
-    content_type: HeaderValue,
+    headers: HeaderMap,
     body: Bytes,
 }
 
 impl Text {
     /// `200 OK`, `text/plain; charset=utf-8`, with this body.
     pub fn new(body: impl Into<Bytes>) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         Text {
             status: StatusCode::OK,
-            content_type: HeaderValue::from_static("text/plain; charset=utf-8"),
+            headers,
             body: body.into(),
         }
     }
@@ -44,7 +49,13 @@ impl Text {
 
     /// Sets the `Content-Type`.
     pub fn content_type(mut self, content_type: HeaderValue) -> Self {
-        self.content_type = content_type;
+        self.headers.insert(CONTENT_TYPE, content_type);
+        self
+    }
+
+    /// Adds a header (repeatable: `Set-Cookie`, `WWW-Authenticate`).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
         self
     }
 }
@@ -61,9 +72,7 @@ impl<B> Service<Request<B>> for Text {
     fn call(&mut self, _req: Request<B>) -> Self::Future {
         let mut response = Response::new(Body::from(self.body.clone()));
         *response.status_mut() = self.status;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, self.content_type.clone());
+        *response.headers_mut() = self.headers.clone();
         ready(Ok(response))
     }
 }

@@ -1,0 +1,88 @@
+//! A `towerkit` command of one's own: every built-in factory, plus apps
+//! registered here by name, usable from a stack file like the built-ins.
+//!
+//!     cargo run --example own_factories -- serve STACK.toml
+//!
+//! The apps misbehave on purpose, to show the error layers at work (the
+//! integration tests use them too):
+//!
+//! | `use =` | options | what it does |
+//! | --- | --- | --- |
+//! | `panic` | `message` | panics in the handler |
+//! | `fail-midway` | `first` | sends `first`, then the body fails |
+//! | `forward` | `to` | forwards the request to another path |
+//! | `include` | `uri` | includes another path in its page |
+
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Request, Response};
+use http_body_util::StreamBody;
+use towerkit::core::recursive::{Forward, Recursive};
+use towerkit::core::{handler, Body, BoxError};
+use towerkit::deploy::{boxed_app, Registry};
+
+fn main() -> ExitCode {
+    let mut registry = Registry::with_builtins();
+
+    registry.app("panic", |section| {
+        let message: String = section
+            .get("message")?
+            .unwrap_or_else(|| "on purpose".into());
+        Ok(boxed_app(handler(move |_req: Request<Body>| {
+            let message = message.clone();
+            async move {
+                if !message.is_empty() {
+                    panic!("{message}");
+                }
+                Ok::<_, BoxError>(Response::new(Body::empty()))
+            }
+        })))
+    });
+
+    registry.app("fail-midway", |section| {
+        let first: String = section
+            .get("first")?
+            .unwrap_or_else(|| "first part\n".into());
+        Ok(boxed_app(handler(move |_req: Request<Body>| {
+            let first = Bytes::from(first.clone());
+            async move {
+                // The first part goes out; a moment later the source fails.
+                let stream = futures_util::stream::once(async move {
+                    Ok::<_, BoxError>(http_body::Frame::data(first))
+                })
+                .chain(futures_util::stream::once(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    Err::<http_body::Frame<Bytes>, BoxError>("the data source went away".into())
+                }));
+                Ok::<_, BoxError>(Response::new(Body::new(StreamBody::new(stream))))
+            }
+        })))
+    });
+
+    registry.app("forward", |section| {
+        let to: String = section.require("to")?;
+        Ok(boxed_app(handler(move |_req: Request<Body>| {
+            let to = to.clone();
+            async move { Err::<Response<Body>, BoxError>(Forward::to(to).into()) }
+        })))
+    });
+
+    registry.app("include", |section| {
+        let uri: String = section.require("uri")?;
+        Ok(boxed_app(handler(move |req: Request<Body>| {
+            let included = Recursive::include(&req, &uri);
+            async move {
+                let part = included.await?.into_body().to_bytes().await?;
+                let page = format!(
+                    "<header>{}</header>\n",
+                    String::from_utf8_lossy(&part).trim_end()
+                );
+                Ok::<_, BoxError>(Response::new(Body::from(page)))
+            }
+        })))
+    });
+
+    towerkit::cli::main_with(registry)
+}
