@@ -1,0 +1,46 @@
+//! Static files for towerkit, after `paste.fileapp` and Werkzeug's
+//! `SharedDataMiddleware`.
+//!
+//! [`ServeFile`] serves one file; [`ServeDir`] serves a folder by
+//! `PATH_INFO`. Both answer `GET` and `HEAD` (anything else: 405 with
+//! `Allow: GET, HEAD`) with:
+//!
+//! - `Content-Type` from the extension (text types in UTF-8),
+//!   `Content-Length`, `Last-Modified`, a strong `ETag`, `Accept-Ranges`,
+//!   and `Cache-Control: max-age` when asked for;
+//! - conditional requests per RFC 9110: `If-None-Match` (which wins over
+//!   `If-Modified-Since`; an unparseable date is ignored), `If-Match` and
+//!   `If-Unmodified-Since` (412), `If-Range`;
+//! - ranges: `bytes=0-99`, `bytes=-500`, `bytes=1000-`, several at once as
+//!   `multipart/byteranges`; 416 with `Content-Range: bytes */LEN` when none
+//!   is satisfiable; a malformed `Range` is ignored;
+//! - a precompressed `NAME.gz` sibling for clients that accept gzip, with
+//!   `Vary: Accept-Encoding`;
+//! - large files streamed a chunk at a time, in bounded memory.
+//!
+//! ```no_run
+//! use towerkit_static::ServeDir;
+//! use towerkit_server::Server;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let server = Server::bind(["127.0.0.1:8080".parse().unwrap()]).await?;
+//! server.serve(ServeDir::new("public")).await
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod body;
+mod conditional;
+mod options;
+mod range;
+mod resolve;
+mod response;
+mod serve_dir;
+mod serve_file;
+
+pub use options::StaticOptions;
+pub use resolve::file_name;
+pub use response::content_type_of;
+pub use serve_dir::ServeDir;
+pub use serve_file::ServeFile;
