@@ -12,6 +12,8 @@
 //! | `fail-midway` | `first` | sends `first`, then the body fails |
 //! | `forward` | `to` | forwards the request to another path |
 //! | `include` | `uri` | includes another path in its page |
+//!
+//! and a file handler, `environ`, for document roots.
 
 use std::process::ExitCode;
 
@@ -83,6 +85,11 @@ fn main() -> ExitCode {
             }
         })))
     });
+
+    // A file handler: what a document root hands the files of an extension
+    // to (`handlers = { env = "environ" }`). This one shows what the file's
+    // app sees: SCRIPT_NAME up to the file, PATH_INFO after it.
+    registry.file_handler("environ", |_path| boxed_app(towerkit::core::app::Echo));
 
     towerkit::cli::main_with(registry)
 }

@@ -34,10 +34,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the stack a TOML file describes.
+    /// Serve the stack a TOML file describes; with no file, serve a folder.
     Serve {
-        /// The stack file.
-        config: PathBuf,
+        /// The stack file. Without it, the folder `--root` (default: the
+        /// current one) is served with listings on 127.0.0.1:8000.
+        config: Option<PathBuf>,
+        /// The folder to serve when no stack file is given.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        root: Option<PathBuf>,
         /// Listen here instead of `[server] listen` (repeatable), e.g. 127.0.0.1:0.
         #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         listen: Vec<std::net::SocketAddr>,
@@ -77,12 +81,19 @@ pub fn main_with(registry: Registry) -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Serve { config, listen } => {
-            let deployment = match load(&registry, &config) {
-                Ok(deployment) => deployment,
-                Err(code) => return code,
+        Command::Serve {
+            config,
+            root,
+            listen,
+        } => {
+            let deployment = match config {
+                Some(config) => load(&registry, &config),
+                None => load_folder(&registry, root.unwrap_or_else(|| PathBuf::from("."))),
             };
-            serve(deployment, listen)
+            match deployment {
+                Ok(deployment) => serve(deployment, listen),
+                Err(code) => code,
+            }
         }
     }
 }
@@ -92,6 +103,20 @@ fn load(registry: &Registry, config: &PathBuf) -> Result<Deployment, ExitCode> {
         eprintln!("towerkit: {err}");
         ExitCode::from(CONFIG_ERROR)
     })
+}
+
+fn load_folder(registry: &Registry, root: PathBuf) -> Result<Deployment, ExitCode> {
+    let root = std::fs::canonicalize(&root).map_err(|err| {
+        eprintln!("towerkit: cannot serve {}: {err}", root.display());
+        ExitCode::from(CONFIG_ERROR)
+    })?;
+    let stack = crate::deploy::folder_stack(&root);
+    registry
+        .load_str(&root.join("(folder stack)"), &stack)
+        .map_err(|err| {
+            eprintln!("towerkit: {err}");
+            ExitCode::from(CONFIG_ERROR)
+        })
 }
 
 fn serve(deployment: Deployment, listen: Vec<std::net::SocketAddr>) -> ExitCode {

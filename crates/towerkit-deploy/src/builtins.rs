@@ -9,16 +9,22 @@ use towerkit_urlparser::UrlMap;
 
 use towerkit_httpexceptions::{HttpExceptionsLayer, Templates};
 use towerkit_recursive::{ErrorDocumentsLayer, RecursiveLayer};
+use towerkit_static::{ServeDir, ServeFile, StaticOptions};
+use towerkit_urlparser::{Cascade, UrlParser};
 
 use crate::registry::{boxed_app, BoxApp, Filter, Registry};
 use crate::section::Section;
 use crate::server::OneOrMany;
+use crate::units::{ByteSize, HumanDuration};
 use crate::ConfigError;
 
 pub(crate) fn register(registry: &mut Registry) {
     registry.app("text", text);
     registry.app("echo", |_| Ok(boxed_app(Echo)));
     registry.composite("urlmap", urlmap);
+    registry.composite("cascade", cascade);
+    registry.app("urlparser", urlparser);
+    registry.app("static", serve_static);
     registry.filter("http-exceptions", http_exceptions);
     registry.filter("recursive", recursive);
     registry.filter("error-documents", error_documents);
@@ -121,4 +127,98 @@ fn urlmap(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
             .map_err(|err| section.error(&key, err.to_string()))?;
     }
     Ok(boxed_app(map))
+}
+
+/// `max_age` and `follow_symlinks`, shared by `static` and `urlparser`.
+fn static_options(section: &mut Section<'_, '_>) -> Result<StaticOptions, ConfigError> {
+    let mut options = StaticOptions::new();
+    if let Some(max_age) = section.get::<HumanDuration>("max_age")? {
+        options = options.max_age(max_age.0);
+    }
+    if let Some(follow) = section.get::<bool>("follow_symlinks")? {
+        options = options.follow_symlinks(follow);
+    }
+    Ok(options)
+}
+
+/// A `root` option that must name an existing folder (or, with
+/// `file_ok`, a file).
+fn existing_root(
+    section: &mut Section<'_, '_>,
+    file_ok: bool,
+) -> Result<std::path::PathBuf, ConfigError> {
+    let root = section.require_path("root")?;
+    match std::fs::metadata(&root) {
+        Ok(meta) if meta.is_dir() || (file_ok && meta.is_file()) => Ok(root),
+        Ok(_) => Err(section.error("root", format!("{} is not a folder", root.display()))),
+        Err(err) => Err(section.error("root", format!("{}: {err}", root.display()))),
+    }
+}
+
+/// `use = "static"`: `root` (a folder or one file), `max_age`,
+/// `follow_symlinks`.
+fn serve_static(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
+    let root = existing_root(section, true)?;
+    let options = static_options(section)?;
+    if root.is_file() {
+        Ok(boxed_app(ServeFile::new(root).options(options)))
+    } else {
+        Ok(boxed_app(ServeDir::new(root).options(options)))
+    }
+}
+
+/// `use = "urlparser"`: `root`, `index`, `handlers` (extension to file
+/// handler), `hide`, `listing`, `max_age`, `follow_symlinks`, `not_found`.
+fn urlparser(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
+    let root = existing_root(section, false)?;
+    let mut parser = UrlParser::new(root).static_options(static_options(section)?);
+    if let Some(index) = section.get::<OneOrMany>("index")? {
+        parser = parser.index(index.into_vec());
+    }
+    if let Some(hide) = section.get::<Vec<String>>("hide")? {
+        parser = parser.hide(hide);
+    }
+    if let Some(listing) = section.get::<bool>("listing")? {
+        parser = parser.listing(listing);
+    }
+    if let Some(handlers) = section.get::<BTreeMap<String, String>>("handlers")? {
+        for (extension, name) in handlers {
+            let Some(handler) = section.file_handler(&name) else {
+                let known = section.file_handler_names().join(", ");
+                return Err(section.error(
+                    "handlers",
+                    format!("unknown file handler `{name}` for .{extension} (known: {known})"),
+                ));
+            };
+            parser = parser.handler(&extension, handler);
+        }
+    }
+    if let Some(not_found) = section.app("not_found")? {
+        parser = parser.not_found(not_found);
+    }
+    Ok(boxed_app(parser))
+}
+
+/// `use = "cascade"`: `apps` (tried in order), `catch` (statuses that pass
+/// on, default `[404]`), `max_body` (request body buffered, default 1 MiB).
+fn cascade(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
+    let apps = match section.app_list("apps")? {
+        Some(apps) if !apps.is_empty() => apps,
+        _ => return Err(section.error("apps", "list the apps to try, in order")),
+    };
+    let mut cascade = Cascade::new(apps);
+    if let Some(catch) = section.get::<Vec<u16>>("catch")? {
+        let statuses = catch
+            .into_iter()
+            .map(|code| {
+                StatusCode::from_u16(code)
+                    .map_err(|_| section.error("catch", format!("{code} is not an HTTP status")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        cascade = cascade.catch(statuses);
+    }
+    if let Some(max_body) = section.get::<ByteSize>("max_body")? {
+        cascade = cascade.max_body(max_body.0);
+    }
+    Ok(boxed_app(cascade))
 }

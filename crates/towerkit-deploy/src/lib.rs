@@ -62,7 +62,20 @@ pub use document::Kind;
 pub use error::ConfigError;
 pub use loader::Deployment;
 pub use options::Options;
-pub use registry::{boxed_app, BoxApp, Filter, Registry};
+pub use registry::{boxed_app, BoxApp, FileHandlerFactory, Filter, Registry};
 pub use section::Section;
 pub use server::{parse_listen, ServerOptions, DEFAULT_LISTEN};
 pub use tree::Node;
+
+/// The stack `towerkit serve` uses when given no file: the folder `root`
+/// as a document root with listings, behind the error pages, on
+/// `127.0.0.1:8000` (like `python -m http.server`).
+pub fn folder_stack(root: &std::path::Path) -> String {
+    let root = toml::Value::String(root.display().to_string());
+    format!(
+        "[server]\nlisten = \"127.0.0.1:8000\"\n\n\
+         [pipeline.main]\npipeline = [\"errors\", \"files\"]\n\n\
+         [filter.errors]\nuse = \"http-exceptions\"\n\n\
+         [app.files]\nuse = \"urlparser\"\nroot = {root}\nlisting = true\n"
+    )
+}

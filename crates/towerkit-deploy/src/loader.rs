@@ -98,6 +98,10 @@ fn at(reference: &Reference, doc: &Document<'_>, message: String) -> ConfigError
 }
 
 impl<'s> Loader<'s> {
+    pub(crate) fn registry(&self) -> &'s Registry {
+        self.registry
+    }
+
     /// Builds (or reuses) the app, composite or pipeline called `name`.
     pub(crate) fn target(
         &mut self,

@@ -127,6 +127,10 @@ impl fmt::Debug for Filter {
 
 pub(crate) type AppFactory =
     Arc<dyn Fn(&mut Section<'_, '_>) -> Result<BoxApp, ConfigError> + Send + Sync>;
+/// Makes the app for one file of a document root (see `urlparser`'s
+/// `handlers`).
+pub type FileHandlerFactory = Arc<dyn Fn(&Path) -> BoxApp + Send + Sync>;
+
 pub(crate) type FilterFactory =
     Arc<dyn Fn(&mut Section<'_, '_>) -> Result<Filter, ConfigError> + Send + Sync>;
 
@@ -150,6 +154,7 @@ pub struct Registry {
     pub(crate) apps: BTreeMap<String, AppFactory>,
     pub(crate) composites: BTreeMap<String, AppFactory>,
     pub(crate) filters: BTreeMap<String, FilterFactory>,
+    pub(crate) file_handlers: BTreeMap<String, FileHandlerFactory>,
 }
 
 impl fmt::Debug for Registry {
@@ -158,6 +163,10 @@ impl fmt::Debug for Registry {
             .field("apps", &self.apps.keys().collect::<Vec<_>>())
             .field("composites", &self.composites.keys().collect::<Vec<_>>())
             .field("filters", &self.filters.keys().collect::<Vec<_>>())
+            .field(
+                "file_handlers",
+                &self.file_handlers.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -200,6 +209,17 @@ impl Registry {
         F: Fn(&mut Section<'_, '_>) -> Result<Filter, ConfigError> + Send + Sync + 'static,
     {
         self.filters.insert(name.to_owned(), Arc::new(factory));
+        self
+    }
+
+    /// Registers a file handler: what a document root (`use = "urlparser"`)
+    /// hands the files of an extension to, e.g. `handlers = { cgi = "cgi" }`.
+    pub fn file_handler<F>(&mut self, name: &str, handler: F) -> &mut Self
+    where
+        F: Fn(&Path) -> BoxApp + Send + Sync + 'static,
+    {
+        self.file_handlers
+            .insert(name.to_owned(), Arc::new(handler));
         self
     }
 

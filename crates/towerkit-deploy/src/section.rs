@@ -7,7 +7,7 @@ use crate::document::{Kind, SectionDef};
 use crate::error::ConfigError;
 use crate::loader::Loader;
 use crate::options::Options;
-use crate::registry::BoxApp;
+use crate::registry::{BoxApp, FileHandlerFactory};
 use crate::tree::Node;
 
 /// One section being built by its factory.
@@ -43,6 +43,36 @@ impl Section<'_, '_> {
         let (app, node) = self.loader.target(&name, Some(reference))?;
         self.children.push(node.labelled(format!("{key:?} =")));
         Ok(Some(app))
+    }
+
+    /// Reads an option listing other apps by name, and builds them.
+    pub fn app_list(&mut self, key: &str) -> Result<Option<Vec<BoxApp>>, ConfigError> {
+        let Some(names) = self.options.get::<Vec<String>>(key)? else {
+            return Ok(None);
+        };
+        let reference = self.options.error(key, "");
+        let mut apps = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let (app, node) = self.loader.target(name, Some(reference.clone()))?;
+            self.children.push(node.labelled(format!("{key}[{i}] =")));
+            apps.push(app);
+        }
+        Ok(Some(apps))
+    }
+
+    /// The file handler registered as `name`.
+    pub fn file_handler(&self, name: &str) -> Option<FileHandlerFactory> {
+        self.loader.registry().file_handlers.get(name).cloned()
+    }
+
+    /// The names of the registered file handlers.
+    pub fn file_handler_names(&self) -> Vec<String> {
+        self.loader
+            .registry()
+            .file_handlers
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Like [`Section::app`], for an option that must be present.

@@ -40,6 +40,11 @@ impl StaticOptions {
         self
     }
 
+    /// Whether symlinks out of the root are followed.
+    pub fn follows_symlinks(&self) -> bool {
+        self.follow_symlinks
+    }
+
     /// Sends a `NAME.gz` sibling, when there is one, to clients that accept
     /// gzip (on by default).
     pub fn precompressed_gzip(mut self, use_it: bool) -> Self {

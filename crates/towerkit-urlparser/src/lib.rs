@@ -1,8 +1,12 @@
-//! Mounting for towerkit, after `paste.urlmap`: [`UrlMap`] dispatches each
-//! request to the app mounted at the longest matching path prefix (and
-//! host), moving the matched segments from the path to
-//! [`ScriptName`](towerkit_core::ScriptName) so that the mounted app sees
+//! Mounting for towerkit, after `paste.urlparser`, `paste.urlmap` and
+//! `paste.cascade`. Every mount moves the consumed path segments to
+//! [`ScriptName`](towerkit_core::ScriptName), so that a mounted app sees
 //! paths relative to where it is mounted.
+//!
+//! - [`UrlParser`]: a document root, walked a segment at a time: folders
+//!   are nested parsers, files are apps by extension (static by default).
+//! - [`UrlMap`]: apps mounted at path prefixes and hosts, longest first.
+//! - [`Cascade`]: apps tried in order until one does not answer 404.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -21,6 +25,10 @@
 
 #![warn(missing_docs)]
 
+pub mod cascade;
 pub mod urlmap;
+pub mod urlparser;
 
+pub use cascade::Cascade;
 pub use urlmap::{InvalidMount, UrlMap};
+pub use urlparser::{BoxService, FileHandler, UrlParser};
