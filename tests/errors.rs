@@ -269,3 +269,43 @@ fn error_documents_keep_the_status_and_the_challenge() {
     );
     assert!(out.ends_with("\n\n503 Service Unavailable\n"), "{out}");
 }
+
+#[test]
+fn error_documents_from_a_document_root() {
+    let stack = Stack::new(
+        r#"
+[pipeline.main]
+pipeline = ["errors", "recursive", "documents", "root"]
+
+[filter.errors]
+use = "http-exceptions"
+
+[filter.recursive]
+use = "recursive"
+
+[filter.documents]
+use = "error-documents"
+404 = "/errors/404.html"
+
+[app.root]
+use = "urlparser"
+root = "public"
+"#,
+    );
+    let public = stack.path().join("public");
+    std::fs::create_dir_all(public.join("errors")).unwrap();
+    std::fs::write(public.join("index.html"), "home").unwrap();
+    std::fs::write(public.join("errors/404.html"), "<h1>Lost?</h1>\n").unwrap();
+    let server = stack.serve();
+    let out = curl(&["-i", &server.url("/no/such/page")]).replace("\r\n", "\n");
+    assert!(out.starts_with("HTTP/1.1 404 Not Found\n"), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("content-type: text/html; charset=utf-8"),
+        "{out}"
+    );
+    assert!(out.ends_with("\n\n<h1>Lost?</h1>\n"), "{out}");
+    // The page itself is still served as it is, with 200.
+    let out = curl(&["-i", &server.url("/errors/404.html")]).replace("\r\n", "\n");
+    assert!(out.starts_with("HTTP/1.1 200 OK\n"), "{out}");
+}

@@ -89,6 +89,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts a prepared `serve` command with one listener.
+    pub fn start_command(command: Command) -> Running {
+        Running::start(command, 1)
+    }
+
     fn start(mut command: Command, listeners: usize) -> Running {
         let mut child = command
             .env("RUST_LOG", "info")
@@ -151,6 +156,17 @@ impl Running {
             std::thread::sleep(Duration::from_millis(20));
         }
         false
+    }
+
+    /// The server's peak resident memory so far, in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
     }
 
     pub fn signal(&self, signal: i32) {
