@@ -34,8 +34,6 @@ run() { # run WHO: prints "REQS P50 P99 CPU_US"
   stop_all
 }
 
-median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
-
 : >"$OUT/hello.rounds"
 for round in $(seq 1 "$ROUNDS"); do
   read -r h_reqs h_p50 h_p99 h_cpu < <(run bare-hyper)

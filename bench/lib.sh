@@ -51,6 +51,36 @@ start() {
   echo "$name did not start in 10s" >&2; cat "$log" >&2; exit 1
 }
 
+# start_port NAME PORT COMMAND...: for servers that print no address
+# (nginx): starts it and waits until 127.0.0.1:PORT accepts; sets ADDR.
+start_port() {
+  local name=$1 port=$2; shift 2
+  local log="$OUT/$name.log"
+  taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ADDR="127.0.0.1:$port"; return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "$name failed to start" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "$name did not start in 10s" >&2; exit 1
+}
+
+# A free TCP port on 127.0.0.1.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The processes' total CPU ticks (nginx: master and workers).
+tree_cpu_ticks() {
+  local total=0
+  for pid in "$@" $(pgrep -P "$1" 2>/dev/null); do
+    total=$((total + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
 stop_all() { cleanup; PIDS=(); }
 
 # Clock ticks of CPU (user + system) a process has used so far.
@@ -61,9 +91,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 load() {
   local url=$1 duration=$2 connections=$3
   local out before after
-  before=$(cpu_ticks "$SERVER_PID")
+  before=$(tree_cpu_ticks "$SERVER_PID")
   out=$(taskset -c "$LOAD_CPUS" wrk --latency -t1 -c"$connections" -d"$duration" "$url")
-  after=$(cpu_ticks "$SERVER_PID")
+  after=$(tree_cpu_ticks "$SERVER_PID")
+  LAST_WRK="$out"
   local errors
   errors=$(echo "$out" | grep -E 'Non-2xx|Socket errors' || true)
   [ -z "$errors" ] || echo "wrk reported: $errors" >&2

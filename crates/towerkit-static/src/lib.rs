@@ -36,11 +36,13 @@ mod options;
 mod range;
 mod resolve;
 mod response;
+mod root;
 mod serve_dir;
 mod serve_file;
 
 pub use options::StaticOptions;
 pub use resolve::file_name;
 pub use response::content_type_of;
+pub use root::Root;
 pub use serve_dir::ServeDir;
 pub use serve_file::ServeFile;

@@ -14,7 +14,8 @@ use towerkit_core::{path_info, Body, HttpException, ScriptName};
 
 use crate::options::StaticOptions;
 use crate::resolve::resolve;
-use crate::response::respond;
+use crate::response::{respond, Location};
+use crate::root::Root;
 
 /// Serves the files under a folder by the request's `PATH_INFO`.
 ///
@@ -36,25 +37,25 @@ use crate::response::respond;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServeDir {
-    root: Arc<PathBuf>,
-    canonical_root: Arc<PathBuf>,
+    root: Arc<Root>,
     options: StaticOptions,
 }
 
 impl ServeDir {
     /// Serves the folder `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        let root = root.into();
-        let canonical_root = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+        let options = StaticOptions::default();
         ServeDir {
-            root: Arc::new(root),
-            canonical_root: Arc::new(canonical_root),
-            options: StaticOptions::default(),
+            root: Arc::new(Root::new(root, options.follow_symlinks)),
+            options,
         }
     }
 
     /// Sets the options.
     pub fn options(mut self, options: StaticOptions) -> Self {
+        if options.follow_symlinks != self.options.follow_symlinks {
+            self.root = Arc::new(Root::new(self.root.path(), options.follow_symlinks));
+        }
         self.options = options;
         self
     }
@@ -75,11 +76,11 @@ impl<B> Service<Request<B>> for ServeDir {
         let (parts, _) = req.into_parts();
         let this = self.clone();
         Box::pin(async move {
-            let Ok(path) = resolve(&this.root, &path_info) else {
+            let Ok(path) = resolve(&path_info) else {
                 return Ok(not_found(parts));
             };
-            let confine = (!this.options.follow_symlinks).then(|| this.canonical_root.clone());
-            if let Some(response) = respond(&parts, &path, &this.options, confine.clone()).await {
+            let location = Location::Beneath(&this.root, &path);
+            if let Some(response) = respond(&parts, location, &this.options).await {
                 return Ok(response);
             }
             // A folder.
@@ -93,7 +94,8 @@ impl<B> Service<Request<B>> for ServeDir {
                 let request = Request::from_parts(parts, ());
                 return Ok(HttpException::moved_permanently(&location).response_for(&request));
             }
-            match respond(&parts, &path.join("index.html"), &this.options, confine).await {
+            let index = path.join("index.html");
+            match respond(&parts, Location::Beneath(&this.root, &index), &this.options).await {
                 Some(response) => Ok(response),
                 None => Ok(not_found(parts)),
             }

@@ -12,7 +12,8 @@ use tower_service::Service;
 use towerkit_core::{Body, HttpException};
 
 use crate::options::StaticOptions;
-use crate::response::respond;
+use crate::response::{respond, Location};
+use crate::root::Root;
 
 /// Serves one file, whatever the path (after `paste.fileapp.FileApp`).
 ///
@@ -25,6 +26,7 @@ use crate::response::respond;
 #[derive(Clone, Debug)]
 pub struct ServeFile {
     path: Arc<PathBuf>,
+    root: Option<Arc<Root>>,
     options: StaticOptions,
 }
 
@@ -33,6 +35,17 @@ impl ServeFile {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         ServeFile {
             path: Arc::new(path.into()),
+            root: None,
+            options: StaticOptions::default(),
+        }
+    }
+
+    /// Serves the file at `relative` under `root`, opened so that nothing
+    /// (a symlink swapped in meanwhile) can lead it out of the root.
+    pub fn beneath(root: Arc<Root>, relative: impl Into<PathBuf>) -> Self {
+        ServeFile {
+            path: Arc::new(relative.into()),
+            root: Some(root),
             options: StaticOptions::default(),
         }
     }
@@ -55,10 +68,13 @@ impl<B> Service<Request<B>> for ServeFile {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (parts, _) = req.into_parts();
-        let path = self.path.clone();
-        let options = self.options.clone();
+        let this = self.clone();
         Box::pin(async move {
-            let response = respond(&parts, &path, &options, None).await;
+            let location = match &this.root {
+                Some(root) => Location::Beneath(root, &this.path),
+                None => Location::Path(&this.path),
+            };
+            let response = respond(&parts, location, &this.options).await;
             Ok(response.unwrap_or_else(|| {
                 HttpException::not_found().response_for(&Request::from_parts(parts, ()))
             }))
