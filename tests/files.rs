@@ -511,3 +511,77 @@ fn serve_with_no_file_serves_the_folder_with_listings() {
     let json = curl(&["-H", "Accept: application/json", &server.url("/nope")]);
     assert!(json.contains("\"status\":404"), "{json}");
 }
+
+#[test]
+fn cascade_tries_apps_in_order_with_the_body_replayed() {
+    let stack = Stack::new(
+        r#"
+[composite.main]
+use = "cascade"
+apps = ["overrides", "public", "env"]
+max_body = "1KiB"
+
+[app.overrides]
+use = "urlparser"
+root = "overrides"
+
+[app.public]
+use = "urlparser"
+root = "public"
+not_found = "gone"
+
+[app.gone]
+use = "text"
+status = 410
+body = "gone\n"
+
+[app.env]
+use = "echo"
+"#,
+    );
+    write(&stack.path().join("overrides/logo.txt"), "new logo");
+    write(&stack.path().join("public/logo.txt"), "old logo");
+    write(&stack.path().join("public/about.txt"), "about");
+    let server = stack.serve();
+    assert_eq!(curl(&[&server.url("/logo.txt")]), "new logo");
+    assert_eq!(curl(&[&server.url("/about.txt")]), "about");
+    // public answers 410 (its not_found app): not caught, it stands.
+    let (status, _, body) = fetch(&[&server.url("/missing")]);
+    assert_eq!((status, body.as_slice()), (410, &b"gone\n"[..]));
+
+    let stack = Stack::new(
+        r#"
+[composite.main]
+use = "cascade"
+apps = ["first", "env"]
+catch = [404, 405]
+max_body = "1KiB"
+
+[app.first]
+use = "urlparser"
+root = "public"
+
+[app.env]
+use = "echo"
+"#,
+    );
+    write(&stack.path().join("public/page.txt"), "page");
+    let server = stack.serve();
+    // The first app refuses POST (405, caught); the second still gets the
+    // whole body.
+    let env: Value =
+        serde_json::from_str(&curl(&["-d", &"x".repeat(600), &server.url("/page.txt")])).unwrap();
+    assert_eq!(env["body_length"], 600);
+    assert_eq!(env["path_info"], "/page.txt");
+    let (status, _, _) = fetch(&["-d", &"x".repeat(2000), &server.url("/page.txt")]);
+    assert_eq!(status, 413);
+    // Chunked, without a length: the limit holds too.
+    let (status, _, _) = fetch(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-d",
+        &"x".repeat(2000),
+        &server.url("/a"),
+    ]);
+    assert_eq!(status, 413);
+}
