@@ -221,3 +221,97 @@ pub fn curl_output(args: &[&str]) -> Output {
         .output()
         .expect("curl is installed")
 }
+
+/// Whether a program the tests need is installed. Outside CI a missing one
+/// skips the test with a loud message; in CI (`CI=true`) it fails it.
+pub fn require(program: &str) -> bool {
+    let found = Command::new("sh")
+        .args([
+            "-c",
+            &format!("command -v {program} || test -x /usr/sbin/{program}"),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{program} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: {program} is not installed (.ci/run installs it)");
+    }
+    found
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A real nginx on 127.0.0.1, with a config of the test's, stopped when
+/// dropped.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx with `http_block` inside `http { }`; `{port}` in it is
+    /// replaced by the port nginx listens on.
+    pub fn start(http_block: &str) -> Nginx {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let conf = format!(
+            "worker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n access_log off;\n client_body_temp_path {d};\n proxy_temp_path {d};\n\
+             {body}\n}}\n",
+            d = dir.path().display(),
+            body = http_block.replace("{port}", &port.to_string()),
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).expect("write nginx.conf");
+        let nginx = if Path::new("/usr/sbin/nginx").exists() {
+            "/usr/sbin/nginx"
+        } else {
+            "nginx"
+        };
+        let child = Command::new(nginx)
+            .arg("-c")
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

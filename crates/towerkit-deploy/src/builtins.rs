@@ -8,6 +8,7 @@ use towerkit_core::app::{Echo, Text};
 use towerkit_urlparser::UrlMap;
 
 use towerkit_httpexceptions::{HttpExceptionsLayer, Templates};
+use towerkit_proxyfix::{IpNet, ProxyFixLayer};
 use towerkit_recursive::{ErrorDocumentsLayer, RecursiveLayer};
 use towerkit_static::{ServeDir, ServeFile, StaticOptions};
 use towerkit_urlparser::{Cascade, UrlParser};
@@ -26,6 +27,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.app("urlparser", urlparser);
     registry.app("static", serve_static);
     registry.filter("http-exceptions", http_exceptions);
+    registry.filter("proxy-fix", proxy_fix);
     registry.filter("recursive", recursive);
     registry.filter("error-documents", error_documents);
 }
@@ -221,4 +223,48 @@ fn cascade(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
         cascade = cascade.max_body(max_body.0);
     }
     Ok(boxed_app(cascade))
+}
+
+/// `use = "proxy-fix"`: `x_for`, `x_proto`, `x_host`, `x_port`, `x_prefix`
+/// (trusted hops), `forwarded` (RFC 7239), `trusted` (CIDR list), `strip`.
+fn proxy_fix(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
+    let mut layer = ProxyFixLayer::new();
+    type Setter = fn(ProxyFixLayer, usize) -> ProxyFixLayer;
+    let hops: [(&str, Setter); 5] = [
+        ("x_for", ProxyFixLayer::x_for),
+        ("x_proto", ProxyFixLayer::x_proto),
+        ("x_host", ProxyFixLayer::x_host),
+        ("x_port", ProxyFixLayer::x_port),
+        ("x_prefix", ProxyFixLayer::x_prefix),
+    ];
+    for (key, set) in hops {
+        if let Some(count) = section.get::<usize>(key)? {
+            layer = set(layer, count);
+        }
+    }
+    if let Some(forwarded) = section.get::<bool>("forwarded")? {
+        layer = layer.forwarded(forwarded);
+    }
+    if let Some(trusted) = section.get::<OneOrMany>("trusted")? {
+        let networks = trusted
+            .into_vec()
+            .into_iter()
+            .map(|text| {
+                let parsed = text
+                    .parse::<IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from));
+                parsed.map_err(|_| {
+                    section.error(
+                        "trusted",
+                        format!("`{text}` is not an address or CIDR network (e.g. 10.0.0.0/8)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        layer = layer.trusted(networks);
+    }
+    if let Some(strip) = section.get::<bool>("strip")? {
+        layer = layer.strip(strip);
+    }
+    Ok(Filter::layer(layer))
 }

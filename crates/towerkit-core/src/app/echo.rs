@@ -24,8 +24,8 @@ use crate::url::{host, url_scheme};
 /// `remote_addr` (IP only), `remote_port`, `scheme`, `host`, `server_name`,
 /// `server_port`, `server_protocol`, `remote_user` and `auth_type` (null
 /// when unset), `headers` (lower-case name → value, repeats joined with
-/// `", "`) and `body_length` (the request body is read and counted, not
-/// kept).
+/// `", "`), `application_url` and `url` (as the app would build them), and
+/// `body_length` (the request body is read and counted, not kept).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Echo;
 
@@ -106,6 +106,8 @@ fn environ<B>(req: &Request<B>) -> Value {
         "remote_user": user.map(|u| u.name.clone()),
         "auth_type": user.map(|u| u.auth_type.clone()),
         "headers": headers,
+        "application_url": crate::url::application_url(req),
+        "url": crate::url::construct_url(req, true, true),
         "body_length": 0,
     })
 }
