@@ -12,6 +12,7 @@
 //! | `fail-midway` | `first` | sends `first`, then the body fails |
 //! | `forward` | `to` | forwards the request to another path |
 //! | `include` | `uri` | includes another path in its page |
+//! | `events` | | server-sent events: `GET /` streams `data: N`, one event per `POST /next` |
 //!
 //! and a file handler, `environ`, for document roots.
 
@@ -82,6 +83,40 @@ fn main() -> ExitCode {
                     String::from_utf8_lossy(&part).trim_end()
                 );
                 Ok::<_, BoxError>(Response::new(Body::from(page)))
+            }
+        })))
+    });
+
+    registry.app("events", |_section| {
+        // Each POST /next lets the stream write its next event: a client can
+        // prove it received event N before event N+1 existed.
+        let (next, _) = tokio::sync::broadcast::channel::<()>(16);
+        Ok(boxed_app(handler(move |req: Request<Body>| {
+            let next = next.clone();
+            async move {
+                if req.method() == http::Method::POST {
+                    let _ = next.send(());
+                    return Ok::<_, BoxError>(Response::new(Body::from("next\n")));
+                }
+                // Subscribed now: every POST from here on releases one event.
+                let turns = next.subscribe();
+                let stream =
+                    futures_util::stream::unfold((1u32, turns), |(n, mut turns)| async move {
+                        if n > 1 && turns.recv().await.is_err() {
+                            return None;
+                        }
+                        let event = Bytes::from(format!("data: {n}\n\n"));
+                        Some((
+                            Ok::<_, BoxError>(http_body::Frame::data(event)),
+                            (n + 1, turns),
+                        ))
+                    });
+                let mut response = Response::new(Body::new(StreamBody::new(stream)));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/event-stream"),
+                );
+                Ok(response)
             }
         })))
     });

@@ -68,14 +68,15 @@ pub use server::{parse_listen, ServerOptions, DEFAULT_LISTEN};
 pub use tree::Node;
 
 /// The stack `towerkit serve` uses when given no file: the folder `root`
-/// as a document root with listings, behind the error pages, on
+/// as a document root with listings, behind the error pages and gzip, on
 /// `127.0.0.1:8000` (like `python -m http.server`).
 pub fn folder_stack(root: &std::path::Path) -> String {
     let root = toml::Value::String(root.display().to_string());
     format!(
         "[server]\nlisten = \"127.0.0.1:8000\"\n\n\
-         [pipeline.main]\npipeline = [\"errors\", \"files\"]\n\n\
+         [pipeline.main]\npipeline = [\"errors\", \"gzip\", \"files\"]\n\n\
          [filter.errors]\nuse = \"http-exceptions\"\n\n\
+         [filter.gzip]\nuse = \"gzip\"\n\n\
          [app.files]\nuse = \"urlparser\"\nroot = {root}\nlisting = true\n"
     )
 }

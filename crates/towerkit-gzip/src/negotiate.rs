@@ -1,0 +1,96 @@
+//! `Accept-Encoding` (RFC 9110 §12.5.3): may the response be gzipped, and
+//! may it be sent as it is.
+
+use http::header::ACCEPT_ENCODING;
+use http::HeaderMap;
+
+/// What a request accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Accepts {
+    pub(crate) gzip: bool,
+    pub(crate) identity: bool,
+}
+
+pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
+    let mut gzip = None;
+    let mut identity = None;
+    let mut any = None;
+    let mut present = false;
+    for value in headers.get_all(ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        present = true;
+        for item in value.split(',') {
+            let mut params = item.split(';');
+            let coding = params.next().unwrap_or("").trim().to_ascii_lowercase();
+            if coding.is_empty() {
+                continue;
+            }
+            let q = params
+                .filter_map(|p| {
+                    let (k, v) = p.split_once('=')?;
+                    k.trim()
+                        .eq_ignore_ascii_case("q")
+                        .then(|| v.trim().parse::<f32>().ok())?
+                })
+                .next()
+                .unwrap_or(1.0);
+            let slot = match coding.as_str() {
+                "gzip" | "x-gzip" => &mut gzip,
+                "identity" => &mut identity,
+                "*" => &mut any,
+                _ => continue,
+            };
+            *slot = Some(q);
+        }
+    }
+    if !present {
+        // No preference: anything goes, but gzip is not asked for.
+        return Accepts {
+            gzip: false,
+            identity: true,
+        };
+    }
+    Accepts {
+        gzip: gzip.or(any).is_some_and(|q| q > 0.0),
+        // identity is acceptable unless refused by name, or by `*;q=0`
+        // without an entry of its own.
+        identity: identity
+            .or(any.filter(|q| *q <= 0.0))
+            .is_none_or(|q| q > 0.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn of(value: &str) -> Accepts {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+        accepts(&headers)
+    }
+
+    fn yes(gzip: bool, identity: bool) -> Accepts {
+        Accepts { gzip, identity }
+    }
+
+    #[test]
+    fn rfc_9110_cases() {
+        assert_eq!(accepts(&HeaderMap::new()), yes(false, true));
+        assert_eq!(of("gzip"), yes(true, true));
+        assert_eq!(of("gzip, deflate, br"), yes(true, true));
+        assert_eq!(of("GZIP;Q=0.5"), yes(true, true));
+        assert_eq!(of("gzip;q=0"), yes(false, true));
+        assert_eq!(of("*"), yes(true, true));
+        assert_eq!(of("br, *;q=0"), yes(false, false));
+        assert_eq!(of("gzip;q=0, *"), yes(false, true));
+        assert_eq!(of("identity;q=0"), yes(false, false));
+        assert_eq!(of("gzip, identity;q=0"), yes(true, false));
+        assert_eq!(of("*;q=0, identity"), yes(false, true));
+        assert_eq!(of(""), yes(false, true));
+        assert_eq!(of("x-gzip"), yes(true, true));
+    }
+}

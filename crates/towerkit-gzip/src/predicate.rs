@@ -1,0 +1,100 @@
+//! Which responses are compressed.
+
+use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
+use http::{Response, StatusCode};
+
+/// The types compressed unless set otherwise: text, JSON, JavaScript, XML,
+/// SVG and server-sent events.
+pub const DEFAULT_TYPES: [&str; 9] = [
+    "text/*",
+    "application/json",
+    "application/*+json",
+    "application/javascript",
+    "application/xml",
+    "application/*+xml",
+    "image/svg+xml",
+    "application/wasm",
+    "text/event-stream",
+];
+
+/// Whether a media type (`text/html; charset=utf-8`) matches a pattern
+/// (`text/html`, `text/*`, `application/*+json`).
+pub(crate) fn type_matches(content_type: &str, pattern: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let pattern = pattern.trim().to_ascii_lowercase();
+    let (Some((ty, sub)), Some((pty, psub))) = (essence.split_once('/'), pattern.split_once('/'))
+    else {
+        return false;
+    };
+    if pty != "*" && pty != ty {
+        return false;
+    }
+    match psub.strip_prefix('*') {
+        Some("") => true,
+        Some(suffix) => sub.ends_with(suffix),
+        None => psub == sub,
+    }
+}
+
+/// Whether the response may be compressed at all (status, headers,
+/// type, size), leaving aside what the client accepts.
+pub(crate) fn eligible<B: http_body::Body>(
+    response: &Response<B>,
+    types: &[String],
+    min_size: u64,
+) -> bool {
+    let status = response.status();
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status == StatusCode::PARTIAL_CONTENT
+    {
+        return false;
+    }
+    let headers = response.headers();
+    if headers.contains_key(CONTENT_ENCODING) || headers.contains_key(CONTENT_RANGE) {
+        return false;
+    }
+    let no_transform = headers.get_all(CACHE_CONTROL).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-transform"))
+        })
+    });
+    if no_transform {
+        return false;
+    }
+    let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    if !types.iter().any(|t| type_matches(content_type, t)) {
+        return false;
+    }
+    let size = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| response.body().size_hint().exact());
+    size.is_none_or(|size| size >= min_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(type_matches("text/html; charset=utf-8", "text/*"));
+        assert!(type_matches("application/ld+json", "application/*+json"));
+        assert!(type_matches("TEXT/Event-Stream", "text/event-stream"));
+        assert!(!type_matches("image/png", "text/*"));
+        assert!(!type_matches("application/json", "application/*+json"));
+        assert!(type_matches("image/png", "*/*"));
+        assert!(!type_matches("garbage", "text/*"));
+    }
+}

@@ -1,0 +1,289 @@
+//! The layer, its service and its future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::header::{
+    HeaderValue, ACCEPT, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, VARY,
+};
+use http::{HeaderMap, Method, Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+use towerkit_core::{Body, BoxError, Format, HttpException};
+
+use crate::decode::{GunzipBody, Outcome};
+use crate::encode::GzipBody;
+use crate::negotiate::{accepts, Accepts};
+use crate::predicate::{eligible, DEFAULT_TYPES};
+
+/// The compression level unless set: chosen from `bench/gzip.sh` (see the
+/// crate documentation).
+pub const DEFAULT_LEVEL: u32 = 4;
+/// Responses smaller than this (when their size is known) are not
+/// compressed, unless set.
+pub const DEFAULT_MIN_SIZE: u64 = 256;
+/// The most a gzip request body may decompress to, unless set.
+pub const DEFAULT_MAX_DECOMPRESSED: u64 = 16 * 1024 * 1024;
+
+/// Compresses responses with gzip, and (when asked) decompresses gzip
+/// request bodies. See the [crate documentation](crate).
+#[derive(Clone, Debug)]
+pub struct GzipLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    level: u32,
+    min_size: u64,
+    types: Vec<String>,
+    decompress_requests: bool,
+    max_decompressed: u64,
+}
+
+impl Default for GzipLayer {
+    fn default() -> Self {
+        GzipLayer::new()
+    }
+}
+
+impl GzipLayer {
+    /// Level [`DEFAULT_LEVEL`], responses of [`DEFAULT_MIN_SIZE`] bytes or
+    /// more of the [`DEFAULT_TYPES`](crate::DEFAULT_TYPES); request bodies
+    /// left alone.
+    pub fn new() -> Self {
+        GzipLayer {
+            config: Arc::new(Config {
+                level: DEFAULT_LEVEL,
+                min_size: DEFAULT_MIN_SIZE,
+                types: DEFAULT_TYPES.iter().map(|t| t.to_string()).collect(),
+                decompress_requests: false,
+                max_decompressed: DEFAULT_MAX_DECOMPRESSED,
+            }),
+        }
+    }
+
+    fn config(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The compression level, 0 (none) to 9 (smallest); clamped.
+    pub fn level(mut self, level: u32) -> Self {
+        self.config().level = level.min(9);
+        self
+    }
+
+    /// Responses whose known size is below this are sent as they are.
+    pub fn min_size(mut self, bytes: u64) -> Self {
+        self.config().min_size = bytes;
+        self
+    }
+
+    /// The media types compressed (`text/*`, `application/*+json` and exact
+    /// types), replacing the defaults.
+    pub fn types<I, S>(mut self, types: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config().types = types.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Decompresses request bodies sent with `Content-Encoding: gzip`.
+    pub fn decompress_requests(mut self, decompress: bool) -> Self {
+        self.config().decompress_requests = decompress;
+        self
+    }
+
+    /// The most a request body may decompress to; past it, or at a ratio
+    /// that only a bomb has, the request is answered 413.
+    pub fn max_decompressed(mut self, bytes: u64) -> Self {
+        self.config().max_decompressed = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for GzipLayer {
+    type Service = Gzip<S>;
+
+    fn layer(&self, inner: S) -> Gzip<S> {
+        Gzip {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`GzipLayer`].
+#[derive(Clone, Debug)]
+pub struct Gzip<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+fn is_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim();
+            v.eq_ignore_ascii_case("gzip") || v.eq_ignore_ascii_case("x-gzip")
+        })
+}
+
+impl<S, B> Service<Request<Body>> for Gzip<S>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let accepts = accepts(req.headers());
+        let head = req.method() == Method::HEAD;
+        let format = Format::negotiate(req.headers().get(ACCEPT));
+        let mut outcome = None;
+        if self.config.decompress_requests && is_gzip(req.headers()) {
+            let shared = Arc::new(Outcome::default());
+            req.headers_mut().remove(CONTENT_ENCODING);
+            req.headers_mut().remove(CONTENT_LENGTH);
+            let body = std::mem::take(req.body_mut());
+            *req.body_mut() = Body::new(GunzipBody::new(
+                body,
+                self.config.max_decompressed,
+                shared.clone(),
+            ));
+            outcome = Some(shared);
+        }
+        ResponseFuture {
+            inner: self.inner.call(req),
+            accepts,
+            head,
+            format,
+            outcome,
+            config: self.config.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Gzip`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        accepts: Accepts,
+        head: bool,
+        format: Format,
+        outcome: Option<Arc<Outcome>>,
+        config: Arc<Config>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.inner.poll(cx));
+        // A refused request body is answered for, whatever the app made of
+        // the error it read.
+        if let Some(outcome) = this.outcome.as_ref() {
+            if outcome.too_large() {
+                return Poll::Ready(Ok(HttpException::payload_too_large()
+                    .with_detail("the gzip request body decompresses past the limit")
+                    .to_response(*this.format)));
+            }
+            if outcome.malformed() {
+                return Poll::Ready(Ok(HttpException::bad_request()
+                    .with_detail("the gzip request body is malformed")
+                    .to_response(*this.format)));
+            }
+        }
+        let response = result.map_err(Into::into)?;
+        Poll::Ready(Ok(compress(
+            response,
+            *this.accepts,
+            *this.head,
+            *this.format,
+            this.config,
+        )))
+    }
+}
+
+fn compress<B>(
+    response: Response<B>,
+    accepts: Accepts,
+    head: bool,
+    format: Format,
+    config: &Config,
+) -> Response<Body>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    if head || !eligible(&response, &config.types, config.min_size) {
+        return response.map(Body::new);
+    }
+    let (mut parts, body) = response.into_parts();
+    add_vary(&mut parts.headers);
+    if !accepts.gzip {
+        if !accepts.identity && parts.status.is_success() {
+            return HttpException::not_acceptable()
+                .with_detail("neither gzip nor identity is acceptable")
+                .to_response(format);
+        }
+        return Response::from_parts(parts, Body::new(body));
+    }
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.remove(ACCEPT_RANGES);
+    parts
+        .headers
+        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    if let Some(etag) = parts.headers.get(ETAG).and_then(|v| v.to_str().ok()) {
+        if etag.starts_with('"') {
+            if let Ok(weak) = HeaderValue::from_str(&format!("W/{etag}")) {
+                parts.headers.insert(ETAG, weak);
+            }
+        }
+    }
+    Response::from_parts(parts, Body::new(GzipBody::new(body, config.level)))
+}
+
+/// Adds `Accept-Encoding` to `Vary` once, merged with what is there.
+fn add_vary(headers: &mut HeaderMap) {
+    let present = headers.get_all(VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t.eq_ignore_ascii_case("accept-encoding"))
+        })
+    });
+    if present {
+        return;
+    }
+    let merged = match headers.get(VARY).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing}, accept-encoding"),
+        _ => "accept-encoding".to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&merged) {
+        headers.insert(VARY, value);
+    }
+}
