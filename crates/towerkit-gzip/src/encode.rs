@@ -197,7 +197,7 @@ mod tests {
                 String::from_utf8_lossy(decoder.get_ref())
                     .lines()
                     .filter(|l| !l.is_empty())
-                    .last(),
+                    .next_back(),
                 Some(event.trim())
             );
         }
