@@ -196,8 +196,7 @@ mod tests {
             assert_eq!(
                 String::from_utf8_lossy(decoder.get_ref())
                     .lines()
-                    .filter(|l| !l.is_empty())
-                    .next_back(),
+                    .rfind(|l| !l.is_empty()),
                 Some(event.trim())
             );
         }
