@@ -92,7 +92,9 @@ load() {
   local url=$1 duration=$2 connections=$3
   local out before after
   before=$(tree_cpu_ticks "$SERVER_PID")
-  out=$(taskset -c "$LOAD_CPUS" wrk --latency -t1 -c"$connections" -d"$duration" "$url")
+  local header=()
+  [ -n "${WRK_HEADER:-}" ] && header=(-H "$WRK_HEADER")
+  out=$(taskset -c "$LOAD_CPUS" wrk --latency -t1 -c"$connections" -d"$duration" "${header[@]}" "$url")
   after=$(tree_cpu_ticks "$SERVER_PID")
   LAST_WRK="$out"
   local errors

@@ -2,11 +2,11 @@
 
 use std::io::Write;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, Crc, FlushCompress};
 use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use towerkit_core::BoxError;
@@ -16,8 +16,14 @@ use towerkit_core::BoxError;
 const INPUT_PER_POLL: usize = 256 * 1024;
 /// Output is sent once this much has gathered, even mid-frame.
 const OUTPUT_AT: usize = 64 * 1024;
+/// How many idle compressors a layer keeps for reuse.
+const POOLED: usize = 64;
 
-/// The compressor's output: a buffer that is drained after each write.
+/// The gzip member header: deflate, no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+
+/// A buffer that implements `Write`: what the request decompressor writes
+/// into.
 #[derive(Debug, Default)]
 pub(crate) struct Out(pub(crate) BytesMut);
 
@@ -32,6 +38,98 @@ impl Write for Out {
     }
 }
 
+/// A raw deflate compressor with its output buffer and checksum: made once,
+/// reset and reused across responses (a deflate state is a few hundred KiB,
+/// and making one per response costs more than compressing a small one).
+pub(crate) struct Encoder {
+    deflate: Compress,
+    out: Vec<u8>,
+    crc: Crc,
+}
+
+/// The compressors of one layer, kept between responses.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    level: u32,
+    idle: Mutex<Vec<Encoder>>,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Encoder")
+    }
+}
+
+impl Pool {
+    pub(crate) fn new(level: u32) -> Arc<Pool> {
+        Arc::new(Pool {
+            level,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn take(&self) -> Encoder {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut encoder = idle.unwrap_or_else(|| Encoder {
+            deflate: Compress::new(Compression::new(self.level), false),
+            out: Vec::with_capacity(16 * 1024),
+            crc: Crc::new(),
+        });
+        encoder.out.extend_from_slice(&GZIP_HEADER);
+        encoder
+    }
+
+    fn give_back(&self, mut encoder: Encoder) {
+        encoder.deflate.reset();
+        encoder.out.clear();
+        encoder.crc.reset();
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < POOLED {
+                idle.push(encoder);
+            }
+        }
+    }
+}
+
+impl Encoder {
+    /// Compresses all of `input`, with `flush` at the end of it.
+    fn compress(&mut self, input: &[u8], flush: FlushCompress) -> Result<(), BoxError> {
+        self.crc.update(input);
+        let mut consumed = 0;
+        loop {
+            // Room for what deflate may make of the rest, plus its flush.
+            let rest = input.len() - consumed;
+            self.out.reserve(rest / 2 + 1024);
+            let before = self.deflate.total_in();
+            let status = self
+                .deflate
+                .compress_vec(&input[consumed..], &mut self.out, flush)?;
+            consumed += (self.deflate.total_in() - before) as usize;
+            let room_left = self.out.len() < self.out.capacity();
+            if matches!(status, flate2::Status::StreamEnd) || (consumed == input.len() && room_left)
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ends the deflate stream and appends the gzip trailer.
+    fn finish(&mut self) -> Result<(), BoxError> {
+        self.compress(&[], FlushCompress::Finish)?;
+        let crc = self.crc.sum();
+        let len = self.crc.amount();
+        self.out.extend_from_slice(&crc.to_le_bytes());
+        self.out.extend_from_slice(&len.to_le_bytes());
+        Ok(())
+    }
+
+    fn take_output(&mut self) -> Bytes {
+        let bytes = Bytes::copy_from_slice(&self.out);
+        self.out.clear();
+        bytes
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A body compressed with gzip frame by frame.
     ///
@@ -40,34 +138,42 @@ pin_project_lite::pin_project! {
     /// flush) and the output sent, so every event of a server-sent stream
     /// reaches the client when it is written, while a fast stream is not
     /// cut into tiny blocks. Memory is bounded by the frame being worked on
-    /// and the output buffer; work per poll by [`INPUT_PER_POLL`]. Trailers
-    /// pass through after the gzip stream ends.
+    /// and the output buffer; work per poll by `INPUT_PER_POLL`. Trailers
+    /// pass through after the gzip stream ends. Compressors are reused
+    /// across responses.
     pub struct GzipBody<B> {
         #[pin]
         inner: B,
-        encoder: Option<GzEncoder<Out>>,
+        encoder: Option<Encoder>,
+        pool: Arc<Pool>,
         pending: Bytes,
         unflushed: bool,
         trailers: Option<HeaderMap>,
         inner_done: bool,
     }
+
+    impl<B> PinnedDrop for GzipBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(encoder) = this.encoder.take() {
+                this.pool.give_back(encoder);
+            }
+        }
+    }
 }
 
 impl<B> GzipBody<B> {
-    pub(crate) fn new(inner: B, level: u32) -> Self {
+    pub(crate) fn new(inner: B, pool: Arc<Pool>) -> Self {
         GzipBody {
             inner,
-            encoder: Some(GzEncoder::new(Out::default(), Compression::new(level))),
+            encoder: Some(pool.take()),
+            pool,
             pending: Bytes::new(),
             unflushed: false,
             trailers: None,
             inner_done: false,
         }
     }
-}
-
-fn take(encoder: &mut GzEncoder<Out>) -> Bytes {
-    encoder.get_mut().0.split().freeze()
 }
 
 impl<B> http_body::Body for GzipBody<B>
@@ -91,41 +197,40 @@ where
             // Compress what there is, within the budget.
             while !this.pending.is_empty() {
                 if budget == 0 {
-                    let out = take(encoder);
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    if !encoder.out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(encoder.take_output()))));
                     }
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
                 let piece = this.pending.split_to(this.pending.len().min(budget));
                 budget -= piece.len();
-                encoder.write_all(&piece)?;
+                encoder.compress(&piece, FlushCompress::None)?;
                 *this.unflushed = true;
-                if encoder.get_ref().0.len() >= OUTPUT_AT {
-                    return Poll::Ready(Some(Ok(Frame::data(take(encoder)))));
+                if encoder.out.len() >= OUTPUT_AT {
+                    return Poll::Ready(Some(Ok(Frame::data(encoder.take_output()))));
                 }
             }
             if *this.inner_done {
                 // The end: the gzip trailer, then the body's trailers.
-                let Some(encoder) = this.encoder.take() else {
-                    return Poll::Ready(None);
-                };
-                let out = encoder.finish()?.0.freeze();
+                encoder.finish()?;
+                let out = encoder.take_output();
+                if let Some(encoder) = this.encoder.take() {
+                    this.pool.give_back(encoder);
+                }
                 return Poll::Ready(Some(Ok(Frame::data(out))));
             }
             match this.inner.as_mut().poll_frame(cx) {
                 Poll::Pending => {
                     // Nothing more ready: send what is compressed so far.
                     if *this.unflushed {
-                        encoder.flush()?;
+                        encoder.compress(&[], FlushCompress::Sync)?;
                         *this.unflushed = false;
                     }
-                    let out = take(encoder);
-                    if out.is_empty() {
+                    if encoder.out.is_empty() {
                         return Poll::Pending;
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(out))));
+                    return Poll::Ready(Some(Ok(Frame::data(encoder.take_output()))));
                 }
                 Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => *this.pending = data,
@@ -169,7 +274,7 @@ mod tests {
         let text: Vec<u8> = (0..2_000_000u32)
             .map(|i| b"abcdefgh{}:,\"0123"[(i % 17) as usize])
             .collect();
-        let body = GzipBody::new(Full::new(Bytes::from(text.clone())), 6);
+        let body = GzipBody::new(Full::new(Bytes::from(text.clone())), Pool::new(6));
         let compressed = body.collect().await.unwrap().to_bytes();
         assert!(compressed.len() < text.len() / 10);
         assert_eq!(gunzip(&compressed), text);
@@ -181,7 +286,7 @@ mod tests {
         let stream = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|frame| (frame, rx))
         });
-        let mut body = std::pin::pin!(GzipBody::new(StreamBody::new(stream), 6));
+        let mut body = std::pin::pin!(GzipBody::new(StreamBody::new(stream), Pool::new(6)));
         let mut decoder = flate2::write::GzDecoder::new(Vec::new());
         for n in 1..=3 {
             let event = format!("data: event {n}\n\n");
@@ -214,6 +319,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pooled_compressors_start_clean() {
+        let pool = Pool::new(4);
+        for text in [
+            "first body, compressed",
+            "second",
+            "third one, longer than the second",
+        ] {
+            let body = GzipBody::new(Full::new(Bytes::from(text)), pool.clone());
+            let compressed = body.collect().await.unwrap().to_bytes();
+            assert_eq!(gunzip(&compressed), text.as_bytes());
+        }
+        assert_eq!(pool.idle.lock().unwrap().len(), 1, "one compressor, reused");
+    }
+
+    #[tokio::test]
     async fn trailers_pass_through_after_the_stream() {
         let mut trailers = HeaderMap::new();
         trailers.insert("x-checksum", "abc".parse().unwrap());
@@ -222,7 +342,10 @@ mod tests {
             Ok(Frame::data(Bytes::from("world"))),
             Ok(Frame::trailers(trailers.clone())),
         ];
-        let body = GzipBody::new(StreamBody::new(futures_util::stream::iter(frames)), 6);
+        let body = GzipBody::new(
+            StreamBody::new(futures_util::stream::iter(frames)),
+            Pool::new(6),
+        );
         let collected = body.collect().await.unwrap();
         assert_eq!(collected.trailers(), Some(&trailers));
         assert_eq!(gunzip(&collected.to_bytes()), b"hello world");

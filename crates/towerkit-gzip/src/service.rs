@@ -15,7 +15,7 @@ use tower_service::Service;
 use towerkit_core::{Body, BoxError, Format, HttpException};
 
 use crate::decode::{GunzipBody, Outcome};
-use crate::encode::GzipBody;
+use crate::encode::{GzipBody, Pool};
 use crate::negotiate::{accepts, Accepts};
 use crate::predicate::{eligible, DEFAULT_TYPES};
 
@@ -113,6 +113,7 @@ impl<S> Layer<S> for GzipLayer {
     fn layer(&self, inner: S) -> Gzip<S> {
         Gzip {
             inner,
+            pool: Pool::new(self.config.level),
             config: self.config.clone(),
         }
     }
@@ -123,6 +124,7 @@ impl<S> Layer<S> for GzipLayer {
 pub struct Gzip<S> {
     inner: S,
     config: Arc<Config>,
+    pool: Arc<Pool>,
 }
 
 fn is_gzip(headers: &HeaderMap) -> bool {
@@ -174,6 +176,7 @@ where
             format,
             outcome,
             config: self.config.clone(),
+            pool: self.pool.clone(),
         }
     }
 }
@@ -188,6 +191,7 @@ pin_project_lite::pin_project! {
         format: Format,
         outcome: Option<Arc<Outcome>>,
         config: Arc<Config>,
+        pool: Arc<Pool>,
     }
 }
 
@@ -224,6 +228,7 @@ where
             *this.head,
             *this.format,
             this.config,
+            this.pool,
         )))
     }
 }
@@ -234,6 +239,7 @@ fn compress<B>(
     head: bool,
     format: Format,
     config: &Config,
+    pool: &Arc<Pool>,
 ) -> Response<Body>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -264,7 +270,7 @@ where
             }
         }
     }
-    Response::from_parts(parts, Body::new(GzipBody::new(body, config.level)))
+    Response::from_parts(parts, Body::new(GzipBody::new(body, pool.clone())))
 }
 
 /// Adds `Accept-Encoding` to `Vary` once, merged with what is there.
