@@ -23,7 +23,7 @@ pub fn json(bytes: usize) -> Bytes {
             ["kitchen", "hall", "garage", "attic"][(i % 4) as usize],
             (i * 7919) % 1000,
             i % 10,
-            i % 3 != 0
+            !i.is_multiple_of(3)
         ));
         i += 1;
     }
