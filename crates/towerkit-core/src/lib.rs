@@ -44,6 +44,7 @@ mod exception;
 mod handler;
 pub mod path;
 pub mod recursive;
+pub mod session;
 pub mod test_client;
 pub mod url;
 

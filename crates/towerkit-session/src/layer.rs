@@ -1,0 +1,409 @@
+//! The layer, its service and its future.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+use http::header::{HeaderValue, ACCEPT, COOKIE, SET_COOKIE};
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+use towerkit_core::session::SessionFactory;
+use towerkit_core::{Body, BoxError, ConnectionInfo, Format, ScriptName};
+
+use crate::lazy::{Commit, LazySession};
+use crate::record::Expiry;
+use crate::store::SessionStore;
+
+/// The cookie's name unless set.
+pub const DEFAULT_COOKIE_NAME: &str = "towerkit_session";
+
+/// Puts a lazy [`SessionFactory`] in every request. See the
+/// [crate documentation](crate).
+#[derive(Clone)]
+pub struct SessionLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    store: Arc<dyn SessionStore>,
+    cookie_name: String,
+    same_site: SameSite,
+    secure: Option<bool>,
+    expiry: Expiry,
+}
+
+impl std::fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("cookie_name", &self.config.cookie_name)
+            .field("same_site", &self.config.same_site)
+            .field("secure", &self.config.secure)
+            .field("expiry", &self.config.expiry)
+            .finish()
+    }
+}
+
+impl SessionLayer {
+    /// Sessions kept in `store`, in a cookie named `towerkit_session`,
+    /// `HttpOnly`, `SameSite=Lax`, `Secure` on https, for 12 hours.
+    pub fn new(store: impl SessionStore) -> Self {
+        SessionLayer::with_store(Arc::new(store))
+    }
+
+    /// Like [`new`](Self::new), with a store that is already shared.
+    pub fn with_store(store: Arc<dyn SessionStore>) -> Self {
+        SessionLayer {
+            config: Arc::new(Config {
+                store,
+                cookie_name: DEFAULT_COOKIE_NAME.to_owned(),
+                same_site: SameSite::Lax,
+                secure: None,
+                expiry: Expiry::default(),
+            }),
+        }
+    }
+
+    fn config(&mut self) -> &mut Config {
+        Arc::make_mut(&mut self.config)
+    }
+
+    /// The cookie's name.
+    pub fn cookie_name(mut self, name: &str) -> Self {
+        self.config().cookie_name = name.to_owned();
+        self
+    }
+
+    /// `SameSite` (default `Lax`, which keeps OAuth-style redirects back
+    /// working; `None` needs `secure(true)`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.config().same_site = same_site;
+        self
+    }
+
+    /// `Secure` always (`true`) or never (`false`); by default, when the
+    /// request's scheme is https (after a proxy fix).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.config().secure = Some(secure);
+        self
+    }
+
+    /// The absolute lifetime of a session (default 12 hours).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.config().expiry.max_age = max_age;
+        self
+    }
+
+    /// The inactivity timeout: a session unused this long ends. Reads
+    /// refresh it too (at most once per tenth of the timeout).
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config().expiry.idle_timeout = Some(idle);
+        self
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> SessionService<S> {
+        SessionService {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`SessionLayer`].
+#[derive(Clone)]
+pub struct SessionService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+/// The session cookie a request sent, if any.
+fn cookie_value(req: &Request<Body>, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// What the cookie is sent with: the same for setting and removing it.
+struct Attributes {
+    path: String,
+    secure: bool,
+}
+
+impl Config {
+    fn cookie(&self, attributes: &Attributes, commit: Commit) -> Option<HeaderValue> {
+        let mut cookie = match commit {
+            Commit::Nothing => return None,
+            Commit::Set(value, seconds) => {
+                let mut cookie = Cookie::new(self.cookie_name.clone(), value);
+                cookie.set_max_age(cookie::time::Duration::seconds(seconds as i64));
+                cookie
+            }
+            Commit::Remove => {
+                let mut cookie = Cookie::new(self.cookie_name.clone(), "");
+                cookie.make_removal();
+                cookie
+            }
+        };
+        cookie.set_path(attributes.path.clone());
+        cookie.set_http_only(true);
+        cookie.set_same_site(self.same_site);
+        cookie.set_secure(attributes.secure);
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+}
+
+impl<S, B> Service<Request<Body>> for SessionService<S>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let cookie = cookie_value(&req, &self.config.cookie_name);
+        let script_name = ScriptName::of(&req);
+        let attributes = Attributes {
+            path: if script_name.is_empty() {
+                "/".to_owned()
+            } else {
+                script_name.to_owned()
+            },
+            secure: self
+                .config
+                .secure
+                .unwrap_or_else(|| ConnectionInfo::of(&req).is_https()),
+        };
+        let format = Format::negotiate(req.headers().get(ACCEPT));
+        let session = Arc::new(LazySession::new(
+            self.config.store.clone(),
+            self.config.expiry,
+            cookie,
+        ));
+        req.extensions_mut()
+            .insert(SessionFactory::new(session.clone()));
+        ResponseFuture {
+            state: State::Inner {
+                future: self.inner.call(req),
+            },
+            session: Some(session),
+            attributes: Some(attributes),
+            format,
+            config: self.config.clone(),
+        }
+    }
+}
+
+type Committing = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The future of [`SessionService`]: the inner response, then, only if
+    /// the session was touched, the commit.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        state: State<F>,
+        session: Option<Arc<LazySession>>,
+        attributes: Option<Attributes>,
+        format: Format,
+        config: Arc<Config>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Inner { #[pin] future: F },
+        Committing { future: Committing },
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Inner { future } => {
+                    let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
+                    let response = response.map(Body::new);
+                    let (Some(session), Some(attributes)) =
+                        (this.session.take(), this.attributes.take())
+                    else {
+                        return Poll::Ready(Ok(response));
+                    };
+                    if !session.touched() {
+                        // Never used: no store I/O, no cookie.
+                        return Poll::Ready(Ok(response));
+                    }
+                    let config = this.config.clone();
+                    let format = *this.format;
+                    this.state.set(State::Committing {
+                        future: Box::pin(async move {
+                            match session.commit().await {
+                                Ok(commit) => {
+                                    let mut response = response;
+                                    if let Some(cookie) = config.cookie(&attributes, commit) {
+                                        response.headers_mut().append(SET_COOKIE, cookie);
+                                    }
+                                    response
+                                }
+                                Err(exception) => exception.to_response(format),
+                            }
+                        }),
+                    });
+                }
+                StateProj::Committing { future } => {
+                    return future.as_mut().poll(cx).map(Ok);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use towerkit_core::session::SessionFactory;
+    use towerkit_core::{handler, HttpException, TestClient};
+
+    /// `/count` reads and writes, `/peek` reads, `/login` writes and cycles,
+    /// `/logout` destroys, anything else does not touch the session.
+    fn app() -> impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone {
+        handler(|req: Request<Body>| async move {
+            let session =
+                SessionFactory::of(&req).ok_or_else(HttpException::internal_server_error)?;
+            let text = match req.uri().path() {
+                "/count" => {
+                    let n: u64 = session.get("n").await?.unwrap_or(0) + 1;
+                    session.insert("n", n).await?;
+                    n.to_string()
+                }
+                "/peek" => session
+                    .get::<u64>("n")
+                    .await?
+                    .map_or("none".into(), |n| n.to_string()),
+                "/login" => {
+                    session.insert("user", "ada").await?;
+                    session.cycle_id().await?;
+                    "in".into()
+                }
+                "/logout" => {
+                    session.destroy().await?;
+                    "out".into()
+                }
+                _ => "untouched".into(),
+            };
+            Ok::<_, BoxError>(Response::new(Body::from(text)))
+        })
+    }
+
+    fn client(
+        layer: SessionLayer,
+    ) -> TestClient<
+        SessionService<
+            impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone,
+        >,
+    > {
+        TestClient::new(layer.layer(app()))
+    }
+
+    #[tokio::test]
+    async fn untouched_requests_get_no_cookie_and_no_store_write() {
+        let store = Arc::new(MemoryStore::default());
+        let mut client = client(SessionLayer::with_store(store.clone()));
+        let res = client.get("/other").send().await.unwrap();
+        assert!(res.header("set-cookie").is_none());
+        assert!(store.is_empty());
+        // Reading a session that does not exist writes nothing either.
+        let res = client.get("/peek").send().await.unwrap();
+        assert_eq!(res.text(), "none");
+        assert!(res.header("set-cookie").is_none());
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn put_get_cycle_destroy() {
+        let store = Arc::new(MemoryStore::default());
+        let mut client = client(SessionLayer::with_store(store.clone()));
+        let res = client.get("/count").send().await.unwrap();
+        let set = res.header("set-cookie").unwrap().to_owned();
+        assert!(set.starts_with("towerkit_session="), "{set}");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=43200"] {
+            assert!(set.contains(attribute), "{attribute} in {set}");
+        }
+        assert!(!set.contains("Secure"), "plain http: {set}");
+        assert_eq!(client.get("/count").send().await.unwrap().text(), "2");
+        let first = client.cookie("towerkit_session").unwrap().to_owned();
+        assert_eq!(client.get("/login").send().await.unwrap().text(), "in");
+        let second = client.cookie("towerkit_session").unwrap().to_owned();
+        assert_ne!(first, second, "cycle_id changes the id");
+        assert_eq!(
+            client.get("/peek").send().await.unwrap().text(),
+            "2",
+            "same data"
+        );
+        assert_eq!(store.len(), 1, "the old record is gone");
+        let res = client.get("/logout").send().await.unwrap();
+        let removal = res.header("set-cookie").unwrap();
+        assert!(
+            removal.contains("Max-Age=0")
+                && removal.contains("HttpOnly")
+                && removal.contains("Path=/"),
+            "{removal}"
+        );
+        assert_eq!(client.cookie("towerkit_session"), None);
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
+    async fn forged_cookies_are_a_fresh_session() {
+        let mut client = client(SessionLayer::new(MemoryStore::default()));
+        let res = client
+            .get("/count")
+            .header("cookie", "towerkit_session=forged-or-stolen-and-expired")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.text(), "1");
+        let set = res.header("set-cookie").unwrap();
+        assert!(!set.contains("forged"), "a new id: {set}");
+    }
+
+    #[tokio::test]
+    async fn secure_on_https_and_path_from_script_name() {
+        let mut info = towerkit_core::ConnectionInfo::loopback();
+        info.scheme = http::uri::Scheme::HTTPS;
+        let mut client = client(SessionLayer::new(MemoryStore::default())).connection(info);
+        let res = client.get("/count").send().await.unwrap();
+        assert!(res.header("set-cookie").unwrap().contains("Secure"));
+    }
+}

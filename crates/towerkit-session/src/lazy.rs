@@ -1,0 +1,205 @@
+//! The session of one request: loaded on first use, committed after the
+//! response.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+use towerkit_core::session::{SessionFuture, SessionHandle};
+use towerkit_core::HttpException;
+
+use crate::record::{now, Expiry, Record};
+use crate::store::SessionStore;
+
+/// What became of a session during a request, for the cookie.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Nothing to send.
+    Nothing,
+    /// Set the cookie to this value, for this many seconds.
+    Set(String, u64),
+    /// Remove the cookie.
+    Remove,
+}
+
+#[derive(Default)]
+struct State {
+    loaded: bool,
+    record: Option<Record>,
+    /// The key the record was loaded under.
+    key: Option<String>,
+    /// Keys to delete once the new record is stored.
+    delete: Vec<String>,
+    modified: bool,
+    cycle: bool,
+}
+
+/// A request's session. Every operation marks it touched; until then the
+/// layer does nothing at all.
+pub(crate) struct LazySession {
+    store: Arc<dyn SessionStore>,
+    expiry: Expiry,
+    cookie: Option<String>,
+    touched: AtomicBool,
+    state: Mutex<State>,
+}
+
+impl LazySession {
+    pub(crate) fn new(
+        store: Arc<dyn SessionStore>,
+        expiry: Expiry,
+        cookie: Option<String>,
+    ) -> Self {
+        LazySession {
+            store,
+            expiry,
+            cookie,
+            touched: AtomicBool::new(false),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub(crate) fn touched(&self) -> bool {
+        self.touched.load(Ordering::Acquire)
+    }
+
+    async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>, HttpException> {
+        self.touched.store(true, Ordering::Release);
+        let mut state = self.state.lock().await;
+        if !state.loaded {
+            if let Some(cookie) = &self.cookie {
+                match self.store.load(cookie).await? {
+                    Some(record) if !self.expiry.expired(&record, now()) => {
+                        state.record = Some(record);
+                        state.key = Some(cookie.clone());
+                    }
+                    Some(_) => {
+                        tracing::debug!("an expired session cookie: a new session will start");
+                        state.delete.push(cookie.clone());
+                    }
+                    None => {
+                        tracing::debug!("an unknown, expired or forged session cookie: ignored")
+                    }
+                }
+            }
+            state.loaded = true;
+        }
+        Ok(state)
+    }
+
+    /// Stores what changed and says what the cookie becomes. Runs after the
+    /// response is made; a failure becomes the response.
+    pub(crate) async fn commit(&self) -> Result<Commit, HttpException> {
+        let mut state = self.state.lock().await;
+        if !state.loaded {
+            return Ok(Commit::Nothing);
+        }
+        let now = now();
+        let State {
+            record,
+            key,
+            delete,
+            modified,
+            cycle,
+            ..
+        } = &mut *state;
+        let commit = match record {
+            Some(record) => {
+                let refresh = !*modified && self.expiry.needs_refresh(record, now);
+                if *modified || refresh {
+                    record.last_seen = now;
+                    let ttl = self.expiry.remaining(record, now);
+                    let target = if *cycle { None } else { key.as_deref() };
+                    let value = self.store.store(target, record, ttl).await?;
+                    if *cycle {
+                        delete.extend(key.take());
+                    }
+                    Commit::Set(value, ttl.as_secs())
+                } else {
+                    Commit::Nothing
+                }
+            }
+            // Destroyed, or a cookie that named no session: remove it.
+            None if *modified || self.cookie.is_some() => Commit::Remove,
+            None => Commit::Nothing,
+        };
+        // Old records go only after the new one is stored.
+        for old in delete.drain(..) {
+            if let Err(err) = self.store.delete(&old).await {
+                tracing::warn!("an old session record was not deleted: {err}");
+            }
+        }
+        Ok(commit)
+    }
+}
+
+impl SessionHandle for LazySession {
+    fn get_value<'a>(&'a self, key: &'a str) -> SessionFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let state = self.state().await?;
+            Ok(state.record.as_ref().and_then(|r| r.data.get(key).cloned()))
+        })
+    }
+
+    fn insert_value<'a>(&'a self, key: &'a str, value: Value) -> SessionFuture<'a, ()> {
+        Box::pin(async move {
+            let mut state = self.state().await?;
+            let now = now();
+            let record = state.record.get_or_insert_with(|| Record {
+                created: now,
+                last_seen: now,
+                ..Record::default()
+            });
+            record.data.insert(key.to_owned(), value);
+            state.modified = true;
+            Ok(())
+        })
+    }
+
+    fn remove_value<'a>(&'a self, key: &'a str) -> SessionFuture<'a, Option<Value>> {
+        Box::pin(async move {
+            let mut state = self.state().await?;
+            let removed = state.record.as_mut().and_then(|r| r.data.remove(key));
+            if removed.is_some() {
+                state.modified = true;
+            }
+            Ok(removed)
+        })
+    }
+
+    fn clear(&self) -> SessionFuture<'_, ()> {
+        Box::pin(async move {
+            let mut state = self.state().await?;
+            if let Some(record) = state.record.as_mut() {
+                record.data.clear();
+                state.modified = true;
+            }
+            Ok(())
+        })
+    }
+
+    fn cycle_id(&self) -> SessionFuture<'_, ()> {
+        Box::pin(async move {
+            let mut state = self.state().await?;
+            if state.record.is_some() {
+                state.cycle = true;
+                state.modified = true;
+            }
+            Ok(())
+        })
+    }
+
+    fn destroy(&self) -> SessionFuture<'_, ()> {
+        Box::pin(async move {
+            let mut state = self.state().await?;
+            if let Some(key) = state.key.take() {
+                state.delete.push(key);
+            }
+            state.record = None;
+            state.cycle = false;
+            state.modified = true;
+            Ok(())
+        })
+    }
+}

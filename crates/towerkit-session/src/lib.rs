@@ -1,0 +1,55 @@
+//! Lazy sessions for towerkit, after `paste.session`: safe by default, and
+//! shared by any number of servers through Redis.
+//!
+//! [`SessionLayer`] puts a [`SessionFactory`](towerkit_core::session::SessionFactory)
+//! in every request. Nothing is loaded, stored or sent until the app asks:
+//! a request that never touches its session costs no store I/O and gets no
+//! `Set-Cookie`.
+//!
+//! - **Saved only when modified**; a new id is made only when something is
+//!   stored. An unknown, expired, malformed or forged cookie is no session
+//!   (logged at debug), never an error.
+//! - **`cycle_id`** gives the same data a new id (after a login, against
+//!   fixation); the old record is deleted only once the new one is stored.
+//!   **`destroy`** deletes the record and removes the cookie with the
+//!   attributes it was set with.
+//! - **Cookie**: `towerkit_session` by default, `HttpOnly`, `SameSite=Lax`,
+//!   `Secure` when the request's scheme is https (after a proxy fix) or when
+//!   forced, `Path` = the layer's `ScriptName` (or `/`), `Max-Age` from the
+//!   expiry.
+//! - **Expiry**: an absolute lifetime (`max_age`, 12 h by default) and an
+//!   optional inactivity timeout, refreshed by reads too, at most once per
+//!   tenth of the timeout so that reads do not all write.
+//! - **Ids**: 256 bits from the operating system, URL-safe; a cookie value
+//!   becomes a file name or a Redis key only after it is checked.
+//! - **Stores** behind one trait, [`SessionStore`]: [`MemoryStore`]
+//!   (bounded), [`FileStore`] (atomic, 0600, survives restarts),
+//!   [`CookieStore`] (the session itself, encrypted and signed, 4 KB at
+//!   most), [`RedisStore`] (shared; 503 while Redis is down, recovering by
+//!   itself).
+//!
+//! ```
+//! use tower::Layer;
+//! use towerkit_core::app::Text;
+//! use towerkit_session::{MemoryStore, SessionLayer};
+//! use std::time::Duration;
+//!
+//! let app = SessionLayer::new(MemoryStore::default())
+//!     .idle_timeout(Duration::from_secs(30 * 60))
+//!     .layer(Text::new("hello"));
+//! # let _ = app;
+//! ```
+
+#![warn(missing_docs)]
+
+mod id;
+mod layer;
+mod lazy;
+mod record;
+pub mod store;
+
+pub use cookie::SameSite;
+pub use id::{is_valid_id, new_id};
+pub use layer::{ResponseFuture, SessionLayer, SessionService, DEFAULT_COOKIE_NAME};
+pub use record::{Expiry, Record};
+pub use store::{CookieStore, FileStore, MemoryStore, RedisStore, SessionStore, StoreError};

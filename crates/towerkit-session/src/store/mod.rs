@@ -1,0 +1,86 @@
+//! Where sessions are kept: one async trait, four stores.
+//!
+//! A store keeps [`Record`]s under keys, and a key is what the cookie
+//! carries: an id for the server-side stores ([`MemoryStore`],
+//! [`FileStore`], [`RedisStore`]), the whole session, encrypted, for
+//! [`CookieStore`].
+
+mod cookie;
+mod file;
+mod memory;
+mod redis;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use towerkit_core::HttpException;
+
+pub use self::cookie::CookieStore;
+pub use self::file::FileStore;
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+use crate::record::Record;
+
+/// The future a store returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Keeps sessions.
+pub trait SessionStore: Send + Sync + 'static {
+    /// The record a cookie value names; `None` for an unknown, expired,
+    /// malformed or forged one.
+    fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>>;
+
+    /// Keeps `record` for `ttl` under `key`, or under a new key when `key` is
+    /// `None`; returns the cookie value that names it.
+    fn store<'a>(
+        &'a self,
+        key: Option<&'a str>,
+        record: &'a Record,
+        ttl: Duration,
+    ) -> StoreFuture<'a, String>;
+
+    /// Forgets the record under `key`.
+    fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+}
+
+/// Why a store failed.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The store cannot be reached now (Redis down): 503, and a later
+    /// request may succeed.
+    Unavailable(String),
+    /// The session is too large for its store (a cookie past 4 KB): 500.
+    TooLarge(usize),
+    /// Anything else: 500.
+    Failed(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Unavailable(why) => write!(f, "the session store is unavailable: {why}"),
+            StoreError::TooLarge(size) => write!(
+                f,
+                "the session is too large for its cookie ({size} bytes; the limit is 4096)"
+            ),
+            StoreError::Failed(why) => write!(f, "the session store failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<StoreError> for HttpException {
+    fn from(err: StoreError) -> Self {
+        tracing::error!("{err}");
+        match err {
+            StoreError::Unavailable(_) => {
+                HttpException::service_unavailable(Some(towerkit_core::RetryAfter::Seconds(5)))
+                    .with_detail("the session store is unavailable")
+            }
+            _ => HttpException::internal_server_error(),
+        }
+    }
+}
