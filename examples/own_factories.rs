@@ -13,6 +13,7 @@
 //! | `forward` | `to` | forwards the request to another path |
 //! | `include` | `uri` | includes another path in its page |
 //! | `events` | | server-sent events: `GET /` streams `data: N`, one event per `POST /next` |
+//! | `session-demo` | | a session: `/count` reads and writes, `/peek` reads, `/login` writes and cycles the id, `/logout` destroys, anything else leaves it alone |
 //!
 //! and a file handler, `environ`, for document roots.
 
@@ -23,7 +24,8 @@ use futures_util::StreamExt;
 use http::{Request, Response};
 use http_body_util::StreamBody;
 use towerkit::core::recursive::{Forward, Recursive};
-use towerkit::core::{handler, Body, BoxError};
+use towerkit::core::session::SessionFactory;
+use towerkit::core::{handler, Body, BoxError, HttpException};
 use towerkit::deploy::{boxed_app, Registry};
 
 fn main() -> ExitCode {
@@ -118,6 +120,38 @@ fn main() -> ExitCode {
                 );
                 Ok(response)
             }
+        })))
+    });
+
+    registry.app("session-demo", |_section| {
+        Ok(boxed_app(handler(|req: Request<Body>| async move {
+            let Some(session) = SessionFactory::of(&req) else {
+                return Err(HttpException::internal_server_error()
+                    .with_detail("no session layer above")
+                    .into());
+            };
+            let text = match towerkit::core::path_info(&req) {
+                "/count" => {
+                    let n: u64 = session.get("n").await?.unwrap_or(0) + 1;
+                    session.insert("n", n).await?;
+                    n.to_string()
+                }
+                "/peek" => session
+                    .get::<u64>("n")
+                    .await?
+                    .map_or_else(|| "none".to_owned(), |n| n.to_string()),
+                "/login" => {
+                    session.insert("user", "ada").await?;
+                    session.cycle_id().await?;
+                    "in".to_owned()
+                }
+                "/logout" => {
+                    session.destroy().await?;
+                    "out".to_owned()
+                }
+                _ => "untouched".to_owned(),
+            };
+            Ok::<_, BoxError>(Response::new(Body::from(text + "\n")))
         })))
     });
 

@@ -11,6 +11,9 @@ use towerkit_gzip::GzipLayer;
 use towerkit_httpexceptions::{HttpExceptionsLayer, Templates};
 use towerkit_proxyfix::{IpNet, ProxyFixLayer};
 use towerkit_recursive::{ErrorDocumentsLayer, RecursiveLayer};
+use towerkit_session::{
+    CookieStore, FileStore, MemoryStore, RedisStore, SameSite, SessionLayer, SessionStore,
+};
 use towerkit_static::{ServeDir, ServeFile, StaticOptions};
 use towerkit_urlparser::{Cascade, UrlParser};
 
@@ -30,6 +33,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.filter("http-exceptions", http_exceptions);
     registry.filter("proxy-fix", proxy_fix);
     registry.filter("gzip", gzip);
+    registry.filter("session", session);
     registry.filter("recursive", recursive);
     registry.filter("error-documents", error_documents);
 }
@@ -298,6 +302,113 @@ fn gzip(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     }
     if let Some(max) = section.get::<ByteSize>("max_decompressed")? {
         layer = layer.max_decompressed(max.0);
+    }
+    Ok(Filter::layer(layer))
+}
+
+/// `use = "session"`: `store` (`memory`, `file`, `cookie`, `redis`),
+/// `cookie_name`, `max_age`, `idle_timeout`, `same_site` (`lax`, `strict`,
+/// `none`), `secure`; `path` (file), `url` and `prefix` (redis), `secret`
+/// (cookie).
+fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
+    let kind = section
+        .get::<String>("store")?
+        .unwrap_or_else(|| "memory".to_owned());
+    let path = section.path("path")?;
+    let url = section.get::<String>("url")?;
+    let prefix = section.get::<String>("prefix")?;
+    let secret = section.get::<String>("secret")?;
+    let misplaced = |section: &Section<'_, '_>, key: &str, store: &str| {
+        section.error(key, format!("`{key}` applies to store = \"{store}\" only"))
+    };
+    if kind != "file" && path.is_some() {
+        return Err(misplaced(section, "path", "file"));
+    }
+    if kind != "redis" && (url.is_some() || prefix.is_some()) {
+        let key = if url.is_some() { "url" } else { "prefix" };
+        return Err(misplaced(section, key, "redis"));
+    }
+    if kind != "cookie" && secret.is_some() {
+        return Err(misplaced(section, "secret", "cookie"));
+    }
+    let store: std::sync::Arc<dyn SessionStore> = match kind.as_str() {
+        "memory" => std::sync::Arc::new(MemoryStore::default()),
+        "file" => {
+            let Some(path) = path else {
+                return Err(section.error(
+                    "path",
+                    "store = \"file\" needs a folder: path = \"sessions\"",
+                ));
+            };
+            let store = FileStore::new(&path)
+                .map_err(|err| section.error("path", format!("{}: {err}", path.display())))?;
+            std::sync::Arc::new(store)
+        }
+        "cookie" => {
+            let Some(secret) = secret else {
+                return Err(section.error(
+                    "secret",
+                    "store = \"cookie\" needs a secret of at least 32 bytes",
+                ));
+            };
+            std::sync::Arc::new(
+                CookieStore::new(&secret).map_err(|err| section.error("secret", err))?,
+            )
+        }
+        "redis" => {
+            let Some(url) = url else {
+                return Err(section.error(
+                    "url",
+                    "store = \"redis\" needs a url, e.g. redis://127.0.0.1:6379/0",
+                ));
+            };
+            let prefix = prefix.unwrap_or_else(|| "towerkit:session:".to_owned());
+            std::sync::Arc::new(
+                RedisStore::new(&url, &prefix).map_err(|err| section.error("url", err))?,
+            )
+        }
+        other => {
+            return Err(section.error(
+                "store",
+                format!("unknown store `{other}` (known: memory, file, cookie, redis)"),
+            ))
+        }
+    };
+    let mut layer = SessionLayer::with_store(store);
+    if let Some(name) = section.get::<String>("cookie_name")? {
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            return Err(section.error("cookie_name", "not a cookie name"));
+        }
+        layer = layer.cookie_name(&name);
+    }
+    if let Some(max_age) = section.get::<HumanDuration>("max_age")? {
+        layer = layer.max_age(max_age.0);
+    }
+    if let Some(idle) = section.get::<HumanDuration>("idle_timeout")? {
+        layer = layer.idle_timeout(idle.0);
+    }
+    let secure = section.get::<bool>("secure")?;
+    if let Some(secure) = secure {
+        layer = layer.secure(secure);
+    }
+    if let Some(same_site) = section.get::<String>("same_site")? {
+        let same_site = match same_site.to_ascii_lowercase().as_str() {
+            "lax" => SameSite::Lax,
+            "strict" => SameSite::Strict,
+            "none" if secure == Some(true) => SameSite::None,
+            "none" => {
+                return Err(section.error(
+                    "same_site",
+                    "same_site = \"none\" needs secure = true (browsers refuse it otherwise)",
+                ))
+            }
+            _ => return Err(section.error("same_site", "expected lax, strict or none")),
+        };
+        layer = layer.same_site(same_site);
     }
     Ok(Filter::layer(layer))
 }

@@ -61,6 +61,26 @@ impl RedisStore {
     fn key(&self, id: &str) -> String {
         format!("{}{id}", self.prefix)
     }
+
+    /// Runs a command; a connection that broke since its last use (Redis
+    /// restarted) is made anew and the command tried once more.
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection().await?;
+        match command.query_async(&mut connection).await {
+            Err(err)
+                if err.is_io_error()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal() =>
+            {
+                tracing::debug!(error = %err, "the Redis connection broke; trying again");
+                command
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(unavailable)
+            }
+            result => result.map_err(unavailable),
+        }
+    }
 }
 
 fn unavailable(err: redis::RedisError) -> StoreError {
@@ -73,12 +93,7 @@ impl SessionStore for RedisStore {
             if !is_valid_id(key) {
                 return Ok(None);
             }
-            let mut connection = self.connection().await?;
-            let value: Option<String> = redis::cmd("GET")
-                .arg(self.key(key))
-                .query_async(&mut connection)
-                .await
-                .map_err(unavailable)?;
+            let value: Option<String> = self.query(redis::cmd("GET").arg(self.key(key))).await?;
             Ok(value.and_then(|json| serde_json::from_str(&json).ok()))
         })
     }
@@ -96,15 +111,12 @@ impl SessionStore for RedisStore {
             };
             let json =
                 serde_json::to_string(record).map_err(|err| StoreError::Failed(err.to_string()))?;
-            let mut connection = self.connection().await?;
-            redis::cmd("SET")
-                .arg(self.key(&id))
+            let mut set = redis::cmd("SET");
+            set.arg(self.key(&id))
                 .arg(json)
                 .arg("EX")
-                .arg(ttl.as_secs().max(1))
-                .query_async::<()>(&mut connection)
-                .await
-                .map_err(unavailable)?;
+                .arg(ttl.as_secs().max(1));
+            self.query::<()>(&set).await?;
             Ok(id)
         })
     }
@@ -114,12 +126,7 @@ impl SessionStore for RedisStore {
             if !is_valid_id(key) {
                 return Ok(());
             }
-            let mut connection = self.connection().await?;
-            redis::cmd("DEL")
-                .arg(self.key(key))
-                .query_async::<()>(&mut connection)
-                .await
-                .map_err(unavailable)
+            self.query::<()>(redis::cmd("DEL").arg(self.key(key))).await
         })
     }
 }
