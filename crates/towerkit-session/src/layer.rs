@@ -29,12 +29,12 @@ pub struct SessionLayer {
 }
 
 #[derive(Clone)]
-struct Config {
-    store: Arc<dyn SessionStore>,
-    cookie_name: String,
+pub(crate) struct Config {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) cookie_name: String,
     same_site: SameSite,
     secure: Option<bool>,
-    expiry: Expiry,
+    pub(crate) expiry: Expiry,
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -124,10 +124,9 @@ pub struct SessionService<S> {
     config: Arc<Config>,
 }
 
-/// The session cookie a request sent, if any.
-fn cookie_value(req: &Request<Body>, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(COOKIE)
+/// The session cookie among a request's `Cookie` headers, if any.
+pub(crate) fn cookie_value(headers: &[HeaderValue], name: &str) -> Option<String> {
+    headers
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
@@ -158,7 +157,12 @@ impl Config {
                 cookie
             }
         };
-        cookie.set_path(attributes.path.clone());
+        let path = if attributes.path.is_empty() {
+            "/"
+        } else {
+            attributes.path.as_str()
+        };
+        cookie.set_path(path.to_owned());
         cookie.set_http_only(true);
         cookie.set_same_site(self.same_site);
         cookie.set_secure(attributes.secure);
@@ -182,25 +186,19 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let cookie = cookie_value(&req, &self.config.cookie_name);
-        let script_name = ScriptName::of(&req);
+        // Only what is cheap to keep is kept here; the cookie is parsed,
+        // and the rest worked out, when (if) the session is used.
+        let cookies: Vec<HeaderValue> = req.headers().get_all(COOKIE).iter().cloned().collect();
         let attributes = Attributes {
-            path: if script_name.is_empty() {
-                "/".to_owned()
-            } else {
-                script_name.to_owned()
-            },
-            secure: self
-                .config
-                .secure
-                .unwrap_or_else(|| ConnectionInfo::of(&req).is_https()),
+            path: ScriptName::of(&req).to_owned(),
+            secure: self.config.secure.unwrap_or_else(|| {
+                req.extensions()
+                    .get::<ConnectionInfo>()
+                    .is_some_and(ConnectionInfo::is_https)
+            }),
         };
-        let format = Format::negotiate(req.headers().get(ACCEPT));
-        let session = Arc::new(LazySession::new(
-            self.config.store.clone(),
-            self.config.expiry,
-            cookie,
-        ));
+        let accept = req.headers().get(ACCEPT).cloned();
+        let session = Arc::new(LazySession::new(self.config.clone(), cookies));
         req.extensions_mut()
             .insert(SessionFactory::new(session.clone()));
         ResponseFuture {
@@ -209,7 +207,7 @@ where
             },
             session: Some(session),
             attributes: Some(attributes),
-            format,
+            accept,
             config: self.config.clone(),
         }
     }
@@ -225,7 +223,7 @@ pin_project_lite::pin_project! {
         state: State<F>,
         session: Option<Arc<LazySession>>,
         attributes: Option<Attributes>,
-        format: Format,
+        accept: Option<HeaderValue>,
         config: Arc<Config>,
     }
 }
@@ -264,7 +262,7 @@ where
                         return Poll::Ready(Ok(response));
                     }
                     let config = this.config.clone();
-                    let format = *this.format;
+                    let format = Format::negotiate(this.accept.as_ref());
                     this.state.set(State::Committing {
                         future: Box::pin(async move {
                             match session.commit().await {

@@ -4,11 +4,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use http::HeaderValue;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use towerkit_core::session::{SessionFuture, SessionHandle};
 use towerkit_core::HttpException;
 
+use crate::layer::Config;
 use crate::record::{now, Expiry, Record};
 use crate::store::SessionStore;
 
@@ -26,6 +28,8 @@ pub(crate) enum Commit {
 #[derive(Default)]
 struct State {
     loaded: bool,
+    /// The session cookie the request came with.
+    cookie: Option<String>,
     record: Option<Record>,
     /// The key the record was loaded under.
     key: Option<String>,
@@ -38,26 +42,33 @@ struct State {
 /// A request's session. Every operation marks it touched; until then the
 /// layer does nothing at all.
 pub(crate) struct LazySession {
-    store: Arc<dyn SessionStore>,
-    expiry: Expiry,
-    cookie: Option<String>,
+    config: Arc<Config>,
+    cookie_headers: Vec<HeaderValue>,
     touched: AtomicBool,
     state: Mutex<State>,
 }
 
 impl LazySession {
-    pub(crate) fn new(
-        store: Arc<dyn SessionStore>,
-        expiry: Expiry,
-        cookie: Option<String>,
-    ) -> Self {
+    pub(crate) fn new(config: Arc<Config>, cookie_headers: Vec<HeaderValue>) -> Self {
         LazySession {
-            store,
-            expiry,
-            cookie,
+            config,
+            cookie_headers,
             touched: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// The session cookie the request came with.
+    fn cookie(&self) -> Option<String> {
+        crate::layer::cookie_value(&self.cookie_headers, &self.config.cookie_name)
+    }
+
+    fn store(&self) -> &dyn SessionStore {
+        self.config.store.as_ref()
+    }
+
+    fn expiry(&self) -> &Expiry {
+        &self.config.expiry
     }
 
     pub(crate) fn touched(&self) -> bool {
@@ -68,9 +79,10 @@ impl LazySession {
         self.touched.store(true, Ordering::Release);
         let mut state = self.state.lock().await;
         if !state.loaded {
-            if let Some(cookie) = &self.cookie {
-                match self.store.load(cookie).await? {
-                    Some(record) if !self.expiry.expired(&record, now()) => {
+            state.cookie = self.cookie();
+            if let Some(cookie) = state.cookie.clone().as_ref() {
+                match self.store().load(cookie).await? {
+                    Some(record) if !self.expiry().expired(&record, now()) => {
                         state.record = Some(record);
                         state.key = Some(cookie.clone());
                     }
@@ -102,31 +114,40 @@ impl LazySession {
             delete,
             modified,
             cycle,
+            cookie,
             ..
         } = &mut *state;
         let commit = match record {
             Some(record) => {
-                let refresh = !*modified && self.expiry.needs_refresh(record, now);
+                let refresh = !*modified && self.expiry().needs_refresh(record, now);
                 if *modified || refresh {
                     record.last_seen = now;
-                    let ttl = self.expiry.remaining(record, now);
+                    let ttl = self.expiry().remaining(record, now);
                     let target = if *cycle { None } else { key.as_deref() };
-                    let value = self.store.store(target, record, ttl).await?;
+                    let value = self.store().store(target, record, ttl).await?;
                     if *cycle {
                         delete.extend(key.take());
                     }
-                    Commit::Set(value, ttl.as_secs())
+                    // The same id and a fixed deadline: the cookie the
+                    // browser has is still right, so none is sent.
+                    let unchanged = cookie.as_deref() == Some(value.as_str())
+                        && self.expiry().idle_timeout.is_none();
+                    if unchanged {
+                        Commit::Nothing
+                    } else {
+                        Commit::Set(value, ttl.as_secs())
+                    }
                 } else {
                     Commit::Nothing
                 }
             }
             // Destroyed, or a cookie that named no session: remove it.
-            None if *modified || self.cookie.is_some() => Commit::Remove,
+            None if *modified || cookie.is_some() => Commit::Remove,
             None => Commit::Nothing,
         };
         // Old records go only after the new one is stored.
         for old in delete.drain(..) {
-            if let Err(err) = self.store.delete(&old).await {
+            if let Err(err) = self.store().delete(&old).await {
                 tracing::warn!("an old session record was not deleted: {err}");
             }
         }
