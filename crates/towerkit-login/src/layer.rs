@@ -1,0 +1,749 @@
+//! The login layer: who the client is, and the challenge when it must say.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use http::header::{
+    HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE,
+};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+use tower_layer::Layer;
+use tower_service::Service;
+use towerkit_core::recursive::BoxFuture;
+use towerkit_core::session::SessionFactory;
+use towerkit_core::{
+    escape_html, path_info, Body, BoxError, ConnectionInfo, HttpException, OriginalUri, RemoteUser,
+    RetryAfter, ScriptName,
+};
+
+use crate::digest::{expected_response, parse_params, NonceCheck, Nonces};
+use crate::throttle::{Throttle, Verdict};
+use crate::ticket::{Ticket, TicketDigest, TicketSigner};
+use crate::users::Authenticator;
+
+/// The session key the form login keeps the user under.
+pub const SESSION_USER: &str = "towerkit.user";
+
+/// A way to log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// RFC 7617.
+    Basic,
+    /// RFC 7616.
+    Digest,
+    /// An HTML form, the user kept in the session (or a ticket).
+    Form,
+    /// An auth_tkt cookie.
+    Ticket,
+}
+
+/// The tokens of a ticket, for apps (`REMOTE_USER_TOKENS`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserTokens(pub Vec<String>);
+
+/// How tickets are made and read.
+#[derive(Clone, Debug)]
+pub struct TicketOptions {
+    /// The secret shared with every app that reads the tickets.
+    pub secret: String,
+    /// md5, sha256 or sha512.
+    pub digest: TicketDigest,
+    /// The cookie's name (default `auth_tkt`).
+    pub cookie_name: String,
+    /// Bind tickets to the client's IPv4 address.
+    pub include_ip: bool,
+    /// How long a ticket is good (default 2 hours); a ticket past half of
+    /// it is reissued.
+    pub timeout: Duration,
+    /// `Secure` on the cookie.
+    pub secure: bool,
+    /// `HttpOnly` on the cookie (default on).
+    pub http_only: bool,
+}
+
+impl TicketOptions {
+    /// Tickets signed with `secret`, sha512, in `auth_tkt`, good for 2 hours.
+    pub fn new(secret: &str) -> Self {
+        TicketOptions {
+            secret: secret.to_owned(),
+            digest: TicketDigest::Sha512,
+            cookie_name: "auth_tkt".to_owned(),
+            include_ip: false,
+            timeout: Duration::from_secs(2 * 3600),
+            secure: false,
+            http_only: true,
+        }
+    }
+}
+
+struct Config {
+    users: Arc<dyn Authenticator>,
+    methods: Vec<LoginMethod>,
+    realm: String,
+    protect: Vec<String>,
+    login_path: String,
+    logout_path: String,
+    ticket: Option<(TicketOptions, TicketSigner)>,
+    digest_algorithms: Vec<&'static str>,
+    nonces: Nonces,
+    throttle: Throttle,
+    form: String,
+}
+
+/// Logs users in. See the [crate documentation](crate).
+#[derive(Clone)]
+pub struct LoginLayer {
+    config: Arc<Config>,
+}
+
+/// The login page unless set: `{action}`, `{next}` and `{message}` are
+/// filled in (escaped).
+pub const DEFAULT_FORM: &str = "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\"><title>Log in</title></head>\n<body>\n<h1>Log in</h1>\n<p class=\"message\">{message}</p>\n<form method=\"post\" action=\"{action}\">\n<input type=\"hidden\" name=\"next\" value=\"{next}\">\n<p><label>User <input name=\"username\" autocomplete=\"username\"></label></p>\n<p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label></p>\n<p><button type=\"submit\">Log in</button></p>\n</form>\n</body>\n</html>\n";
+
+impl LoginLayer {
+    /// Users from `users`, logging in with `methods`.
+    pub fn new(users: impl Authenticator, methods: &[LoginMethod]) -> Self {
+        LoginLayer::with_users(Arc::new(users), methods)
+    }
+
+    /// Like [`new`](Self::new) with shared users.
+    pub fn with_users(users: Arc<dyn Authenticator>, methods: &[LoginMethod]) -> Self {
+        LoginLayer {
+            config: Arc::new(Config {
+                users,
+                methods: methods.to_vec(),
+                realm: "towerkit".to_owned(),
+                protect: Vec::new(),
+                login_path: "/login".to_owned(),
+                logout_path: "/logout".to_owned(),
+                ticket: None,
+                digest_algorithms: vec!["SHA-256", "MD5"],
+                nonces: Nonces::new(Duration::from_secs(300)),
+                throttle: Throttle::default(),
+                form: DEFAULT_FORM.to_owned(),
+            }),
+        }
+    }
+
+    fn config(&mut self) -> &mut Config {
+        match Arc::get_mut(&mut self.config) {
+            Some(config) => config,
+            None => unreachable!("a LoginLayer is configured before it is cloned"),
+        }
+    }
+
+    /// The realm of the challenges.
+    pub fn realm(mut self, realm: &str) -> Self {
+        self.config().realm = realm.to_owned();
+        self
+    }
+
+    /// Path prefixes (below the layer's mount) that need a user.
+    pub fn protect(mut self, prefixes: Vec<String>) -> Self {
+        self.config().protect = prefixes;
+        self
+    }
+
+    /// Where the form lives (default `/login`).
+    pub fn login_path(mut self, path: &str) -> Self {
+        self.config().login_path = path.to_owned();
+        self
+    }
+
+    /// Where logging out is (default `/logout`).
+    pub fn logout_path(mut self, path: &str) -> Self {
+        self.config().logout_path = path.to_owned();
+        self
+    }
+
+    /// Reads and issues tickets.
+    pub fn ticket(mut self, options: TicketOptions) -> Self {
+        let signer = TicketSigner::new(&options.secret, options.digest);
+        self.config().ticket = Some((options, signer));
+        self
+    }
+
+    /// The Digest algorithms offered, in order (default SHA-256, MD5).
+    pub fn digest_algorithms(mut self, algorithms: Vec<&'static str>) -> Self {
+        self.config().digest_algorithms = algorithms;
+        self
+    }
+
+    /// The login page's template.
+    pub fn form_template(mut self, template: &str) -> Self {
+        self.config().form = template.to_owned();
+        self
+    }
+}
+
+impl<S> Layer<S> for LoginLayer {
+    type Service = Login<S>;
+
+    fn layer(&self, inner: S) -> Login<S> {
+        Login {
+            inner,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The service of [`LoginLayer`].
+#[derive(Clone)]
+pub struct Login<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+/// Only a same-origin path: no scheme, no `//host`, no backslash.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.bytes().any(|b| b.is_ascii_control());
+    safe.then_some(next)
+}
+
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (!k.is_empty()).then(|| (decode(k), decode(v)))
+        })
+        .collect()
+}
+
+async fn read_limited(body: Body, max: usize) -> Option<Bytes> {
+    let mut body = std::pin::pin!(body);
+    let mut buf = BytesMut::new();
+    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            if buf.len() + data.len() > max {
+                return None;
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Some(buf.freeze())
+}
+
+/// The user found, and how.
+struct Found {
+    name: String,
+    auth_type: &'static str,
+    tokens: Vec<String>,
+    reissue: Option<HeaderValue>,
+}
+
+enum Identity {
+    User(Found),
+    Nobody,
+    /// Credentials were given and are wrong: answer now.
+    Refused(Response<Body>),
+}
+
+impl Config {
+    fn has(&self, method: LoginMethod) -> bool {
+        self.methods.contains(&method)
+    }
+
+    fn challenge_headers(&self, stale: bool) -> Vec<HeaderValue> {
+        let mut challenges = Vec::new();
+        if self.has(LoginMethod::Digest) {
+            for algorithm in &self.digest_algorithms {
+                let value = format!(
+                    "Digest realm=\"{}\", qop=\"auth\", algorithm={algorithm}, nonce=\"{}\", charset=UTF-8{}",
+                    self.realm,
+                    self.nonces.issue(),
+                    if stale { ", stale=true" } else { "" }
+                );
+                challenges.extend(HeaderValue::from_str(&value).ok());
+            }
+        }
+        if self.has(LoginMethod::Basic) {
+            let value = format!("Basic realm=\"{}\", charset=\"UTF-8\"", self.realm);
+            challenges.extend(HeaderValue::from_str(&value).ok());
+        }
+        challenges
+    }
+
+    /// The answer that asks for a user: a redirect to the form for
+    /// browsers, else 401 with the challenges.
+    fn challenge<B>(&self, req: &Request<B>, stale: bool) -> Response<Body> {
+        let browser = req
+            .headers()
+            .get(ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        if self.has(LoginMethod::Form) && browser && !stale {
+            let original = req
+                .extensions()
+                .get::<OriginalUri>()
+                .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+            let next = original.path_and_query().map_or("/", |pq| pq.as_str());
+            let location = format!(
+                "{}{}?next={}",
+                ScriptName::of(req),
+                self.login_path,
+                utf8_percent_encode(next, NON_ALPHANUMERIC)
+            );
+            return HttpException::see_other(&location).response_for(req);
+        }
+        HttpException::unauthorized(self.challenge_headers(stale)).response_for(req)
+    }
+
+    fn ip<B>(&self, req: &Request<B>) -> Option<IpAddr> {
+        let include = self.ticket.as_ref().is_some_and(|(o, _)| o.include_ip);
+        include.then(|| ConnectionInfo::of(req).remote_addr.ip())
+    }
+
+    fn ticket_cookie(&self, value: &str, remove: bool) -> Option<HeaderValue> {
+        let (options, _) = self.ticket.as_ref()?;
+        let mut cookie = format!("{}={value}; Path=/; SameSite=Lax", options.cookie_name);
+        if options.http_only {
+            cookie.push_str("; HttpOnly");
+        }
+        if options.secure {
+            cookie.push_str("; Secure");
+        }
+        if remove {
+            cookie.push_str("; Max-Age=0");
+        } else {
+            cookie.push_str(&format!("; Max-Age={}", options.timeout.as_secs()));
+        }
+        HeaderValue::from_str(&cookie).ok()
+    }
+
+    fn issue_ticket(&self, user: &str, ip: Option<IpAddr>) -> Option<HeaderValue> {
+        let (_, signer) = self.ticket.as_ref()?;
+        let ticket = Ticket {
+            userid: user.to_owned(),
+            tokens: Vec::new(),
+            user_data: String::new(),
+            time: unix_now(),
+        };
+        self.ticket_cookie(&signer.issue(&ticket, ip), false)
+    }
+
+    async fn check_password<B>(
+        &self,
+        req: &Request<B>,
+        user: &str,
+        password: &str,
+    ) -> Result<bool, Response<Body>> {
+        let keys = [
+            format!("user:{user}"),
+            format!("ip:{}", ConnectionInfo::of(req).remote_addr.ip()),
+        ];
+        match self.throttle.verdict(&keys) {
+            Verdict::Locked(seconds) => {
+                tracing::warn!(user, "too many failed logins: refused for now");
+                return Err(
+                    HttpException::too_many_requests(Some(RetryAfter::Seconds(seconds)))
+                        .with_detail("too many failed logins; try again later")
+                        .response_for(req),
+                );
+            }
+            Verdict::Wait(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Verdict::Wait(_) => {}
+        }
+        let ok = self.users.check(user, password).await;
+        if ok {
+            self.throttle.succeeded(&keys);
+        } else {
+            tracing::info!(user, "a failed login");
+            self.throttle.failed(&keys);
+        }
+        Ok(ok)
+    }
+
+    async fn identify<B>(&self, req: &Request<B>) -> Identity {
+        let authorization = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Some(header) = authorization {
+            let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+            if scheme.eq_ignore_ascii_case("basic") && self.has(LoginMethod::Basic) {
+                return self.basic(req, rest.trim()).await;
+            }
+            if scheme.eq_ignore_ascii_case("digest") && self.has(LoginMethod::Digest) {
+                return self.digest(req, rest).await;
+            }
+        }
+        if self.has(LoginMethod::Ticket) {
+            if let Some(found) = self.ticket_user(req) {
+                return Identity::User(found);
+            }
+        }
+        if self.has(LoginMethod::Form) && req.headers().contains_key(COOKIE) {
+            if let Some(session) = SessionFactory::of(req) {
+                if let Ok(Some(name)) = session.get::<String>(SESSION_USER).await {
+                    return Identity::User(Found {
+                        name,
+                        auth_type: "form",
+                        tokens: Vec::new(),
+                        reissue: None,
+                    });
+                }
+            }
+        }
+        Identity::Nobody
+    }
+
+    async fn basic<B>(&self, req: &Request<B>, credentials: &str) -> Identity {
+        let decoded = STANDARD
+            .decode(credentials)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+            return Identity::Refused(self.challenge(req, false));
+        };
+        match self.check_password(req, user, password).await {
+            Ok(true) => Identity::User(Found {
+                name: user.to_owned(),
+                auth_type: "Basic",
+                tokens: Vec::new(),
+                reissue: None,
+            }),
+            Ok(false) => Identity::Refused(
+                HttpException::unauthorized(self.challenge_headers(false)).response_for(req),
+            ),
+            Err(refused) => Identity::Refused(refused),
+        }
+    }
+
+    async fn digest<B>(&self, req: &Request<B>, header: &str) -> Identity {
+        let p = parse_params(header);
+        let refuse = |stale: bool| {
+            Identity::Refused(
+                HttpException::unauthorized(self.challenge_headers(stale)).response_for(req),
+            )
+        };
+        let (Some(user), Some(nonce), Some(uri), Some(response), Some(nc), Some(cnonce)) = (
+            p.get("username"),
+            p.get("nonce"),
+            p.get("uri"),
+            p.get("response"),
+            p.get("nc"),
+            p.get("cnonce"),
+        ) else {
+            return refuse(false);
+        };
+        let algorithm = p.get("algorithm").map_or("MD5", String::as_str);
+        let algorithm = match algorithm.to_ascii_uppercase().as_str() {
+            "SHA-256" => "SHA-256",
+            "MD5" => "MD5",
+            _ => return refuse(false),
+        };
+        if p.get("qop").map(String::as_str) != Some("auth") || p.get("realm") != Some(&self.realm) {
+            return refuse(false);
+        }
+        // The uri must be the request target itself.
+        let target = req
+            .extensions()
+            .get::<OriginalUri>()
+            .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+        if target.path_and_query().map(|pq| pq.as_str()) != Some(uri.as_str()) {
+            return refuse(false);
+        }
+        let Ok(count) = u32::from_str_radix(nc, 16) else {
+            return refuse(false);
+        };
+        match self.nonces.check(nonce, count) {
+            NonceCheck::Forged => return refuse(false),
+            NonceCheck::Stale => return refuse(true),
+            NonceCheck::Fresh => {}
+        }
+        let keys = [
+            format!("user:{user}"),
+            format!("ip:{}", ConnectionInfo::of(req).remote_addr.ip()),
+        ];
+        if let Verdict::Locked(seconds) = self.throttle.verdict(&keys) {
+            return Identity::Refused(
+                HttpException::too_many_requests(Some(RetryAfter::Seconds(seconds)))
+                    .response_for(req),
+            );
+        }
+        let Some(ha1) = self.users.digest_secret(user, &self.realm, algorithm) else {
+            self.throttle.failed(&keys);
+            return refuse(false);
+        };
+        let expected = expected_response(
+            algorithm,
+            &ha1,
+            nonce,
+            nc,
+            cnonce,
+            req.method().as_str(),
+            uri,
+        );
+        if crate::users::same(
+            expected.as_bytes(),
+            response.to_ascii_lowercase().as_bytes(),
+        ) {
+            self.throttle.succeeded(&keys);
+            Identity::User(Found {
+                name: user.clone(),
+                auth_type: "Digest",
+                tokens: Vec::new(),
+                reissue: None,
+            })
+        } else {
+            tracing::info!(user = %user, "a failed Digest login");
+            self.throttle.failed(&keys);
+            refuse(false)
+        }
+    }
+
+    fn ticket_user<B>(&self, req: &Request<B>) -> Option<Found> {
+        let (options, signer) = self.ticket.as_ref()?;
+        let value = req
+            .headers()
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == options.cookie_name)
+            .map(|(_, value)| value)?;
+        let ip = self.ip(req);
+        let ticket = signer.parse(value, ip)?;
+        let age = unix_now().saturating_sub(ticket.time);
+        if age > options.timeout.as_secs() {
+            tracing::debug!("an expired ticket: ignored");
+            return None;
+        }
+        let reissue = (age > options.timeout.as_secs() / 2).then(|| {
+            let fresh = Ticket {
+                time: unix_now(),
+                ..ticket.clone()
+            };
+            self.ticket_cookie(&signer.issue(&fresh, ip), false)
+        });
+        Some(Found {
+            name: ticket.userid,
+            auth_type: "ticket",
+            tokens: ticket.tokens,
+            reissue: reissue.flatten(),
+        })
+    }
+
+    fn form_page(
+        &self,
+        action: &str,
+        next: &str,
+        message: &str,
+        status: StatusCode,
+    ) -> Response<Body> {
+        let page = self
+            .form
+            .replace("{action}", &escape_html(action))
+            .replace("{next}", &escape_html(next))
+            .replace("{message}", &escape_html(message));
+        let mut response = Response::new(Body::from(page));
+        *response.status_mut() = status;
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        response
+    }
+
+    async fn login_form(&self, req: Request<()>, body: Body) -> Response<Body> {
+        let action = format!("{}{}", ScriptName::of(&req), self.login_path);
+        if req.method() != Method::POST {
+            let next = req
+                .uri()
+                .query()
+                .and_then(|q| {
+                    form_fields(q.as_bytes())
+                        .into_iter()
+                        .find(|(k, _)| k == "next")
+                })
+                .map(|(_, v)| v)
+                .and_then(|v| safe_next(&v).map(str::to_owned))
+                .unwrap_or_else(|| "/".to_owned());
+            return self.form_page(&action, &next, "", StatusCode::OK);
+        }
+        let Some(body) = read_limited(body, 16 * 1024).await else {
+            return HttpException::payload_too_large().response_for(&req);
+        };
+        let fields = form_fields(&body);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
+        let (user, password) = (field("username"), field("password"));
+        let next = safe_next(field("next")).unwrap_or("/").to_owned();
+        match self.check_password(&req, user, password).await {
+            Err(refused) => refused,
+            Ok(false) => self.form_page(
+                &action,
+                &next,
+                "Wrong user name or password.",
+                StatusCode::UNAUTHORIZED,
+            ),
+            Ok(true) => {
+                let mut response = HttpException::see_other(&next).response_for(&req);
+                response.headers_mut().remove(CONTENT_TYPE);
+                *response.body_mut() = Body::empty();
+                if let Some(session) = SessionFactory::of(&req) {
+                    let stored = async {
+                        session.insert(SESSION_USER, user).await?;
+                        session.cycle_id().await
+                    };
+                    if let Err(err) = stored.await {
+                        return err.response_for(&req);
+                    }
+                }
+                if let Some(cookie) = self.issue_ticket(user, self.ip(&req)) {
+                    response.headers_mut().append(SET_COOKIE, cookie);
+                }
+                tracing::info!(user, "logged in");
+                response
+            }
+        }
+    }
+
+    async fn logout(&self, req: Request<()>) -> Response<Body> {
+        if let Some(session) = SessionFactory::of(&req) {
+            if req.headers().contains_key(COOKIE) {
+                if let Err(err) = session.destroy().await {
+                    return err.response_for(&req);
+                }
+            }
+        }
+        let mut response = HttpException::see_other("/").response_for(&req);
+        if let Some(location) = req.uri().query().and_then(|q| {
+            form_fields(q.as_bytes())
+                .into_iter()
+                .find(|(k, _)| k == "next")
+                .and_then(|(_, v)| safe_next(&v).map(str::to_owned))
+        }) {
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(LOCATION, value);
+            }
+        }
+        if let Some(cookie) = self.ticket_cookie("", true) {
+            response.headers_mut().append(SET_COOKIE, cookie);
+        }
+        response
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+impl<S> Service<Request<Body>> for Login<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let config = self.config.clone();
+        let inner = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, inner);
+        Box::pin(async move {
+            // The body stays apart: what is awaited below holds only the head.
+            let (parts, body) = req.into_parts();
+            let mut req = Request::from_parts(parts, ());
+            let path = path_info(&req).to_owned();
+            if config.has(LoginMethod::Form) && path == config.login_path {
+                return Ok(config.login_form(req, body).await);
+            }
+            if path == config.logout_path
+                && (config.has(LoginMethod::Form) || config.has(LoginMethod::Ticket))
+            {
+                return Ok(config.logout(req).await);
+            }
+            let already = req.extensions().get::<RemoteUser>().is_some();
+            let mut reissue = None;
+            let mut user_set = already;
+            if !already {
+                match config.identify(&req).await {
+                    Identity::Refused(response) => return Ok(response),
+                    Identity::User(found) => {
+                        req.extensions_mut().insert(RemoteUser {
+                            name: found.name,
+                            auth_type: found.auth_type.to_owned(),
+                        });
+                        req.extensions_mut().insert(UserTokens(found.tokens));
+                        reissue = found.reissue;
+                        user_set = true;
+                    }
+                    Identity::Nobody => {
+                        let protected = config.protect.iter().any(|prefix| {
+                            path == *prefix
+                                || path.starts_with(prefix.as_str())
+                                    && (prefix.ends_with('/')
+                                        || path.as_bytes().get(prefix.len()) == Some(&b'/'))
+                        });
+                        if protected {
+                            return Ok(config.challenge(&req, false));
+                        }
+                    }
+                }
+            }
+            // What a challenge needs, should the app answer 401.
+            let head = (!user_set).then(|| asker(&req));
+            let req = Request::from_parts(req.into_parts().0, body);
+            std::future::poll_fn(|cx| inner.poll_ready(cx))
+                .await
+                .map_err(Into::into)?;
+            let mut response = inner.call(req).await.map_err(Into::into)?;
+            if let Some(head) = head.filter(|_| response.status() == StatusCode::UNAUTHORIZED) {
+                response = config.challenge(&head, false);
+            }
+            if let Some(cookie) = reissue {
+                response.headers_mut().append(SET_COOKIE, cookie);
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// A copy of what [`Config::challenge`] reads of a request: its target,
+/// mount and `Accept`.
+fn asker(req: &Request<()>) -> Request<()> {
+    let mut head = Request::new(());
+    *head.uri_mut() = req.uri().clone();
+    if let Some(accept) = req.headers().get(ACCEPT) {
+        head.headers_mut().insert(ACCEPT, accept.clone());
+    }
+    if let Some(original) = req.extensions().get::<OriginalUri>() {
+        head.extensions_mut().insert(original.clone());
+    }
+    if let Some(script_name) = req.extensions().get::<ScriptName>() {
+        head.extensions_mut().insert(script_name.clone());
+    }
+    head
+}

@@ -1,0 +1,54 @@
+//! Login for towerkit, after `paste.auth`: it sets the
+//! [`RemoteUser`](towerkit_core::RemoteUser) extension (with the method
+//! used, as `AUTH_TYPE` did) and answers with the right challenge.
+//!
+//! - **Users**: the [`Authenticator`] trait, and the files Apache's tools
+//!   write: [`HtpasswdFile`] (bcrypt, `{SHA}`, `$apr1$`, reloaded when the
+//!   file changes) and [`HtdigestFile`] (for Digest). Comparisons run in
+//!   constant time; repeated failures for a user or a client address are
+//!   slowed down (100 ms doubling after three), then refused with 429.
+//! - **Basic** (RFC 7617): `charset="UTF-8"`, passwords may hold colons; a
+//!   missing, foreign, undecodable or colon-less header gets the challenge.
+//! - **Digest** (RFC 7616): SHA-256 and MD5 offered, `qop="auth"`, nonces
+//!   made and signed here with their time (unknown or forged ones refused,
+//!   old ones `stale=true`), a replayed `nc` refused with `stale=true`, the
+//!   `uri` checked against the request target.
+//! - **Form**: `GET /login` shows the form; `POST /login` checks the
+//!   credentials, keeps the user in the session (cycling its id, against
+//!   fixation) and/or issues a ticket, then 303 to `next`, a same-origin
+//!   path only. Wrong credentials show the form again with 401.
+//!   `/logout` ends it.
+//! - **Tickets**: auth_tkt cookies as mod_auth_tkt, Paste and Pyramid write
+//!   them (md5, sha256, sha512, optionally bound to the client's IPv4),
+//!   with a timeout and reissue past half of it; a valid ticket sets the user
+//!   and its [`UserTokens`].
+//! - **When to challenge**: paths under `protect` need a user; any 401 from
+//!   the app becomes the challenge (browsers, which accept `text/html`, are
+//!   sent to the form when there is one). A user set upstream passes.
+//!
+//! ```no_run
+//! use tower::Layer;
+//! use towerkit_core::app::Text;
+//! use towerkit_login::{HtpasswdFile, LoginLayer, LoginMethod};
+//!
+//! let users = HtpasswdFile::open("users.htpasswd").unwrap();
+//! let app = LoginLayer::new(users, &[LoginMethod::Form, LoginMethod::Basic])
+//!     .protect(vec!["/admin".into()])
+//!     .layer(Text::new("hello"));
+//! # let _ = app;
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod digest;
+mod layer;
+mod throttle;
+pub mod ticket;
+pub mod users;
+
+pub use layer::{
+    safe_next, Login, LoginLayer, LoginMethod, TicketOptions, UserTokens, DEFAULT_FORM,
+    SESSION_USER,
+};
+pub use ticket::{Ticket, TicketDigest, TicketSigner};
+pub use users::{Authenticator, HtdigestFile, HtpasswdFile};
