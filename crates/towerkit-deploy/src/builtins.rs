@@ -9,6 +9,9 @@ use towerkit_urlparser::UrlMap;
 
 use towerkit_gzip::GzipLayer;
 use towerkit_httpexceptions::{HttpExceptionsLayer, Templates};
+use towerkit_login::{
+    HtdigestFile, HtpasswdFile, LoginLayer, LoginMethod, TicketDigest, TicketOptions, UserFiles,
+};
 use towerkit_proxyfix::{IpNet, ProxyFixLayer};
 use towerkit_recursive::{ErrorDocumentsLayer, RecursiveLayer};
 use towerkit_session::{
@@ -34,6 +37,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.filter("proxy-fix", proxy_fix);
     registry.filter("gzip", gzip);
     registry.filter("session", session);
+    registry.filter("login", login);
     registry.filter("recursive", recursive);
     registry.filter("error-documents", error_documents);
 }
@@ -409,6 +413,149 @@ fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
             _ => return Err(section.error("same_site", "expected lax, strict or none")),
         };
         layer = layer.same_site(same_site);
+    }
+    Ok(Filter::layer(layer))
+}
+
+/// The `ticket` table of `use = "login"`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketTable {
+    secret: String,
+    digest: Option<String>,
+    cookie_name: Option<String>,
+    include_ip: Option<bool>,
+    timeout: Option<HumanDuration>,
+    secure: Option<bool>,
+    http_only: Option<bool>,
+}
+
+/// `use = "login"`: `methods` (`form`, `basic`, `digest`, `ticket`),
+/// `users` (htpasswd), `digest_users` (htdigest), `realm`, `protect`,
+/// `login_path`, `logout_path`, `form_template`, and a `ticket` table
+/// (`secret`, `digest`, `cookie_name`, `include_ip`, `timeout`, `secure`,
+/// `http_only`).
+fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
+    let names: Vec<String> = section.require("methods")?;
+    let mut methods = Vec::new();
+    for name in &names {
+        methods.push(match name.as_str() {
+            "form" => LoginMethod::Form,
+            "basic" => LoginMethod::Basic,
+            "digest" => LoginMethod::Digest,
+            "ticket" => LoginMethod::Ticket,
+            other => {
+                return Err(section.error(
+                    "methods",
+                    format!("unknown method `{other}` (known: form, basic, digest, ticket)"),
+                ))
+            }
+        });
+    }
+    if methods.is_empty() {
+        return Err(section.error("methods", "name at least one: form, basic, digest, ticket"));
+    }
+    let htpasswd = match section.path("users")? {
+        Some(path) => Some(HtpasswdFile::open(&path).map_err(|err| section.error("users", err))?),
+        None => None,
+    };
+    let htdigest = match section.path("digest_users")? {
+        Some(path) => {
+            Some(HtdigestFile::open(&path).map_err(|err| section.error("digest_users", err))?)
+        }
+        None => None,
+    };
+    let digest_algorithms: Vec<&'static str> = htdigest
+        .as_ref()
+        .map(|h| h.algorithms())
+        .unwrap_or_default();
+    if methods.contains(&LoginMethod::Digest) && htdigest.is_none() {
+        return Err(section.error(
+            "digest_users",
+            "digest needs an htdigest file (htpasswd hashes cannot answer a Digest challenge)",
+        ));
+    }
+    if htpasswd.is_none() && htdigest.is_none() && methods.iter().any(|m| *m != LoginMethod::Ticket)
+    {
+        return Err(section.error("users", "name the htpasswd file of the users"));
+    }
+    let mut layer = LoginLayer::new(UserFiles::new(htpasswd, htdigest), &methods);
+    if !digest_algorithms.is_empty() {
+        layer = layer.digest_algorithms(digest_algorithms);
+    }
+    if let Some(realm) = section.get::<String>("realm")? {
+        if realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
+            return Err(section.error(
+                "realm",
+                "a realm cannot hold quotes, backslashes or control characters",
+            ));
+        }
+        layer = layer.realm(&realm);
+    }
+    if let Some(protect) = section.get::<OneOrMany>("protect")? {
+        let prefixes = protect.into_vec();
+        if let Some(bad) = prefixes.iter().find(|p| !p.starts_with('/')) {
+            return Err(section.error(
+                "protect",
+                format!("`{bad}` is not a path starting with '/'"),
+            ));
+        }
+        layer = layer.protect(prefixes);
+    }
+    for key in ["login_path", "logout_path"] {
+        if let Some(path) = section.get::<String>(key)? {
+            if !path.starts_with('/') {
+                return Err(section.error(key, "a path starting with '/'"));
+            }
+            layer = if key == "login_path" {
+                layer.login_path(&path)
+            } else {
+                layer.logout_path(&path)
+            };
+        }
+    }
+    if let Some(path) = section.path("form_template")? {
+        let template = std::fs::read_to_string(&path).map_err(|err| {
+            section.error(
+                "form_template",
+                format!("cannot read {}: {err}", path.display()),
+            )
+        })?;
+        layer = layer.form_template(&template);
+    }
+    let ticket = section.get::<TicketTable>("ticket")?;
+    match ticket {
+        Some(table) => {
+            if table.secret.len() < 16 {
+                return Err(section.error("ticket", "the ticket secret must be at least 16 bytes"));
+            }
+            let mut options = TicketOptions::new(&table.secret);
+            if let Some(digest) = table.digest {
+                options.digest = TicketDigest::parse(&digest).ok_or_else(|| {
+                    section.error(
+                        "ticket",
+                        format!("unknown digest `{digest}` (md5, sha256, sha512)"),
+                    )
+                })?;
+            }
+            if let Some(name) = table.cookie_name {
+                options.cookie_name = name;
+            }
+            options.include_ip = table.include_ip.unwrap_or(false);
+            if let Some(timeout) = table.timeout {
+                options.timeout = timeout.0;
+            }
+            options.secure = table.secure.unwrap_or(false);
+            options.http_only = table.http_only.unwrap_or(true);
+            layer = layer.ticket(options);
+        }
+        None if methods.contains(&LoginMethod::Ticket) => {
+            return Err(section.error(
+                "ticket",
+                "the ticket method needs a ticket table with a secret",
+            ));
+        }
+        None => {}
     }
     Ok(Filter::layer(layer))
 }

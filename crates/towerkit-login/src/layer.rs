@@ -319,7 +319,8 @@ impl Config {
             cookie.push_str("; Secure");
         }
         if remove {
-            cookie.push_str("; Max-Age=0");
+            // Both, for every client: some honour only one of the two.
+            cookie.push_str("; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
         } else {
             cookie.push_str(&format!("; Max-Age={}", options.timeout.as_secs()));
         }
@@ -383,11 +384,6 @@ impl Config {
                 return self.digest(req, rest).await;
             }
         }
-        if self.has(LoginMethod::Ticket) {
-            if let Some(found) = self.ticket_user(req) {
-                return Identity::User(found);
-            }
-        }
         if self.has(LoginMethod::Form) && req.headers().contains_key(COOKIE) {
             if let Some(session) = SessionFactory::of(req) {
                 if let Ok(Some(name)) = session.get::<String>(SESSION_USER).await {
@@ -398,6 +394,11 @@ impl Config {
                         reissue: None,
                     });
                 }
+            }
+        }
+        if self.has(LoginMethod::Ticket) {
+            if let Some(found) = self.ticket_user(req) {
+                return Identity::User(found);
             }
         }
         Identity::Nobody

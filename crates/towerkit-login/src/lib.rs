@@ -51,4 +51,4 @@ pub use layer::{
     SESSION_USER,
 };
 pub use ticket::{Ticket, TicketDigest, TicketSigner};
-pub use users::{Authenticator, HtdigestFile, HtpasswdFile};
+pub use users::{Authenticator, HtdigestFile, HtpasswdFile, UserFiles};

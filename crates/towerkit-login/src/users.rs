@@ -125,6 +125,31 @@ impl HtpasswdFile {
     }
 }
 
+impl std::fmt::Debug for HtpasswdFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HtpasswdFile")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for HtdigestFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HtdigestFile")
+            .field("users", &self.entries.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserFiles")
+            .field("htpasswd", &self.htpasswd)
+            .field("htdigest", &self.htdigest)
+            .finish()
+    }
+}
+
 /// Checks `password` against one htpasswd hash.
 pub fn verify(password: &str, hash: &str) -> bool {
     if let Some(sha) = hash.strip_prefix("{SHA}") {
@@ -352,5 +377,60 @@ mod tests {
         assert!(verify("secret", &bcrypt));
         assert!(!verify("nope", &bcrypt));
         assert!(!verify("secret", "plaintext"));
+    }
+}
+
+/// Passwords from an htpasswd file and Digest secrets from an htdigest file,
+/// either or both: what a stack file's `users` and `digest_users` name.
+pub struct UserFiles {
+    htpasswd: Option<HtpasswdFile>,
+    htdigest: Option<HtdigestFile>,
+}
+
+impl UserFiles {
+    /// At least one of the two.
+    pub fn new(htpasswd: Option<HtpasswdFile>, htdigest: Option<HtdigestFile>) -> Self {
+        UserFiles { htpasswd, htdigest }
+    }
+}
+
+impl Authenticator for UserFiles {
+    fn check(&self, user: &str, password: &str) -> BoxFuture<bool> {
+        match (&self.htpasswd, &self.htdigest) {
+            (Some(htpasswd), _) => htpasswd.check(user, password),
+            (None, Some(htdigest)) => htdigest.check(user, password),
+            (None, None) => Box::pin(async { false }),
+        }
+    }
+
+    fn digest_secret(&self, user: &str, realm: &str, algorithm: &str) -> Option<String> {
+        self.htdigest
+            .as_ref()?
+            .digest_secret(user, realm, algorithm)
+    }
+}
+
+#[cfg(test)]
+mod reload_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_changed_file_is_read_again() {
+        let dir = std::env::temp_dir().join(format!("towerkit-htpasswd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users");
+        std::fs::write(&path, "old:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
+        let users = HtpasswdFile::open(&path).unwrap();
+        assert!(users.check("old", "secret").await);
+        std::thread::sleep(Duration::from_millis(1100));
+        std::fs::write(&path, "new:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n").unwrap();
+        assert!(users.check("new", "secret").await);
+        assert!(!users.check("old", "secret").await);
+        assert!(HtpasswdFile::open(dir.join("missing")).is_err());
+        std::fs::write(&path, "plain:secret\n").unwrap();
+        assert!(HtpasswdFile::open(&path)
+            .unwrap_err()
+            .contains("no format read here"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
