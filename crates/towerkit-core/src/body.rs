@@ -75,6 +75,23 @@ impl Body {
         matches!(self.kind, Kind::Incoming(_) | Kind::Boxed(_))
     }
 
+    /// Reads the whole body into one buffer, unless it is longer than
+    /// `max` bytes: then `Ok(None)`, having read no more than `max` and one
+    /// frame. For request bodies a layer must hold whole (a form, a replay).
+    pub async fn to_bytes_limited(self, max: usize) -> Result<Option<Bytes>, BoxError> {
+        let mut body = std::pin::pin!(self);
+        let mut buf = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                if buf.len() + data.len() > max {
+                    return Ok(None);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Some(buf.freeze()))
+    }
+
     /// Reads the whole body into one buffer.
     ///
     /// Meant for bodies known to be small; a layer that reads client bodies
@@ -220,6 +237,19 @@ mod tests {
         let foreign = Body::new(Full::new(Bytes::from_static(b"x")));
         assert!(matches!(foreign.kind, Kind::Boxed(_)));
         assert!(matches!(Body::new(foreign).kind, Kind::Boxed(_)));
+    }
+
+    #[tokio::test]
+    async fn limited_reads_stop_past_the_limit() {
+        assert_eq!(
+            Body::from("abcd")
+                .to_bytes_limited(4)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"abcd"[..])
+        );
+        assert_eq!(Body::from("abcd").to_bytes_limited(3).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use bytes::{Bytes, BytesMut};
 use http::header::{
     HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE,
 };
 use http::{Method, Request, Response, StatusCode};
-use http_body::Body as _;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -223,20 +221,6 @@ fn form_fields(body: &[u8]) -> Vec<(String, String)> {
             (!k.is_empty()).then(|| (decode(k), decode(v)))
         })
         .collect()
-}
-
-async fn read_limited(body: Body, max: usize) -> Option<Bytes> {
-    let mut body = std::pin::pin!(body);
-    let mut buf = BytesMut::new();
-    while let Some(frame) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
-        if let Ok(data) = frame.ok()?.into_data() {
-            if buf.len() + data.len() > max {
-                return None;
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Some(buf.freeze())
 }
 
 /// The user found, and how.
@@ -579,7 +563,7 @@ impl Config {
                 .unwrap_or_else(|| "/".to_owned());
             return self.form_page(&action, &next, "", StatusCode::OK);
         }
-        let Some(body) = read_limited(body, 16 * 1024).await else {
+        let Ok(Some(body)) = body.to_bytes_limited(16 * 1024).await else {
             return HttpException::payload_too_large().response_for(&req);
         };
         let fields = form_fields(&body);

@@ -21,11 +21,10 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_service::Service;
 use towerkit_core::recursive::BoxFuture;
@@ -87,20 +86,6 @@ fn copy(parts: &Parts, body: &Bytes) -> Request<Body> {
     req
 }
 
-async fn read_limited(body: Body, max: u64) -> Result<Option<Bytes>, BoxError> {
-    let mut body = std::pin::pin!(body);
-    let mut buf = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            if buf.len() as u64 + data.len() as u64 > max {
-                return Ok(None);
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(Some(buf.freeze()))
-}
-
 impl Service<Request<Body>> for Cascade {
     type Response = Response<Body>;
     type Error = BoxError;
@@ -122,7 +107,8 @@ impl Service<Request<Body>> for Cascade {
                 return Ok(HttpException::payload_too_large().response_for(&req));
             }
             let (parts, body) = req.into_parts();
-            let Some(body) = read_limited(body, this.max_body).await? else {
+            let max = usize::try_from(this.max_body).unwrap_or(usize::MAX);
+            let Some(body) = body.to_bytes_limited(max).await? else {
                 return Ok(HttpException::payload_too_large()
                     .response_for(&Request::from_parts(parts, ())));
             };
