@@ -42,7 +42,7 @@ fn unknown_use() {
     let msg = refused("[app.main]\nuse = \"flask\"\n");
     assert_eq!(
         msg,
-        ":2:7: [app.main] key `use`: unknown app factory `flask` (known: echo, static, text, urlparser)"
+        ":2:7: [app.main] key `use`: unknown app factory `flask` (known: cgi, echo, static, text, urlparser)"
     );
 }
 

@@ -101,4 +101,9 @@ fn a_visit() {
         (Some("demo"), Some("/debug"))
     );
     assert_eq!(curl(&[&server.url("/health")]), "ok\n");
+    let cgi = browse(&[&server.url("/cgi-bin/hello.py/some/path")]);
+    assert!(
+        cgi.contains("Hello, demo, from a CGI script") && cgi.contains("<code>/some/path</code>"),
+        "{cgi}"
+    );
 }

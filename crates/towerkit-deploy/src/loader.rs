@@ -372,7 +372,7 @@ use = "echo"
         let e = error("[app.main]\nuse = \"nope\"\n");
         assert_eq!(
             e,
-            "conf/stack.toml:2:7: [app.main] key `use`: unknown app factory `nope` (known: echo, static, text, urlparser)"
+            "conf/stack.toml:2:7: [app.main] key `use`: unknown app factory `nope` (known: cgi, echo, static, text, urlparser)"
         );
 
         let e = error("[app.main]\nuse = \"urlmap\"\n");

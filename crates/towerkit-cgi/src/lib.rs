@@ -1,0 +1,33 @@
+//! A CGI gateway for towerkit (RFC 3875), after `paste.cgiapp`: legacy
+//! scripts mounted anywhere in a stack.
+//!
+//! - **Meta-variables** from the request and the environ extensions:
+//!   `SCRIPT_NAME` and `PATH_INFO` from where the script is mounted,
+//!   `REMOTE_ADDR` after a proxy fix, `REMOTE_USER`/`AUTH_TYPE` after a
+//!   login, `HTTPS`, `REQUEST_URI`, `HTTP_*` for headers (never
+//!   `HTTP_PROXY`; `Authorization` only when asked). The server's own
+//!   environment is cleared but for `pass_env`. The script runs in its
+//!   folder.
+//! - **Streams both ways**: the request body is written to the script's
+//!   stdin as it comes; its output's headers are read (`Status`,
+//!   `Location`: a local path is an internal redirect through the recursive
+//!   layer, an absolute URL a 302), then the rest streams to the client.
+//!   Bad headers: 502. Lines on stderr become warnings in the log.
+//! - **Time and processes**: past `timeout` the script's process group is
+//!   killed (504 if it had not answered); a client that goes away kills it
+//!   too; every child is reaped; `max_concurrent` bounds how many run.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use towerkit_cgi::Cgi;
+//!
+//! let scripts = Cgi::root("cgi-bin").timeout(Duration::from_secs(10)).max_concurrent(8);
+//! # let _ = scripts;
+//! ```
+
+#![warn(missing_docs)]
+
+mod env;
+mod gateway;
+
+pub use gateway::{Cgi, DEFAULT_TIMEOUT};
