@@ -13,6 +13,7 @@ use towerkit_httpexceptions::{HttpExceptionsLayer, Templates};
 use towerkit_login::{
     HtdigestFile, HtpasswdFile, LoginLayer, LoginMethod, TicketDigest, TicketOptions, UserFiles,
 };
+use towerkit_proxy::Proxy;
 use towerkit_proxyfix::{IpNet, ProxyFixLayer};
 use towerkit_recursive::{ErrorDocumentsLayer, RecursiveLayer};
 use towerkit_session::{
@@ -40,6 +41,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.filter("session", session);
     registry.filter("login", login);
     registry.app("cgi", cgi);
+    registry.app("proxy", proxy);
     registry.file_handler("cgi", |path| boxed_app(Cgi::script(path)));
     registry.filter("recursive", recursive);
     registry.filter("error-documents", error_documents);
@@ -599,4 +601,25 @@ fn cgi(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
         app = app.max_concurrent(n);
     }
     Ok(boxed_app(app))
+}
+
+/// `use = "proxy"`: `upstream` (`http://host:port/base/`), `preserve_host`,
+/// `rewrite_location`, `connect_timeout`, `timeout`.
+fn proxy(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
+    let upstream: String = section.require("upstream")?;
+    let connect_timeout = section
+        .get::<HumanDuration>("connect_timeout")?
+        .map_or(towerkit_proxy::DEFAULT_CONNECT_TIMEOUT, |d| d.0);
+    let timeout = section
+        .get::<HumanDuration>("timeout")?
+        .map_or(towerkit_proxy::DEFAULT_TIMEOUT, |d| d.0);
+    let mut proxy = Proxy::with_timeouts(&upstream, connect_timeout, timeout)
+        .map_err(|err| section.error("upstream", err))?;
+    if let Some(preserve) = section.get::<bool>("preserve_host")? {
+        proxy = proxy.preserve_host(preserve);
+    }
+    if let Some(rewrite) = section.get::<bool>("rewrite_location")? {
+        proxy = proxy.rewrite_location(rewrite);
+    }
+    Ok(boxed_app(proxy))
 }

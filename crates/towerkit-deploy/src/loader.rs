@@ -369,10 +369,14 @@ use = "echo"
         assert!(e.starts_with("conf/stack.toml:1:2:"), "{e}");
         assert!(e.contains("unknown section kind `apps`"), "{e}");
 
-        let e = error("[app.main]\nuse = \"nope\"\n");
-        assert_eq!(
-            e,
-            "conf/stack.toml:2:7: [app.main] key `use`: unknown app factory `nope` (known: cgi, echo, static, text, urlparser)"
+        let e = error(
+            "[app.main]
+use = \"nope\"
+",
+        );
+        assert!(
+            e.starts_with("conf/stack.toml:2:7: [app.main] key `use`: unknown app factory `nope` (known: cgi, echo,"),
+            "{e}"
         );
 
         let e = error("[app.main]\nuse = \"urlmap\"\n");

@@ -1,0 +1,422 @@
+//! The proxy service.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE};
+use http::uri::{Authority, Uri};
+use http::{HeaderMap, Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower_service::Service;
+use towerkit_core::recursive::BoxFuture;
+use towerkit_core::url::{host, url_scheme};
+use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, HttpException, ScriptName};
+
+/// How long connecting to the upstream may take, unless set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the upstream may take to answer (its headers), unless set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers that concern one connection only (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
+struct Config {
+    authority: Authority,
+    base: String,
+    preserve_host: bool,
+    rewrite_location: bool,
+    timeout: Duration,
+    client: Client<HttpConnector, Body>,
+}
+
+/// A reverse proxy to one upstream. See the [crate documentation](crate).
+#[derive(Clone)]
+pub struct Proxy {
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field(
+                "upstream",
+                &format!("http://{}{}", self.config.authority, self.config.base),
+            )
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// A proxy to `upstream`, an `http://host:port/base/` URL.
+    pub fn new(upstream: &str) -> Result<Self, String> {
+        Proxy::with_timeouts(upstream, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`new`](Self::new), with timeouts.
+    pub fn with_timeouts(
+        upstream: &str,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let uri: Uri = upstream
+            .parse()
+            .map_err(|_| format!("`{upstream}` is not a URL"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!("`{upstream}`: only http:// upstreams are proxied"));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("`{upstream}` has no host"))?;
+        if uri.query().is_some() {
+            return Err(format!("`{upstream}`: the upstream cannot have a query"));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Ok(Proxy {
+            config: Arc::new(Config {
+                authority,
+                base: uri.path().trim_end_matches('/').to_owned(),
+                preserve_host: false,
+                rewrite_location: true,
+                timeout,
+                client,
+            }),
+        })
+    }
+
+    fn config(&mut self) -> &mut Config {
+        match Arc::get_mut(&mut self.config) {
+            Some(config) => config,
+            None => unreachable!("a Proxy is configured before it is cloned"),
+        }
+    }
+
+    /// Sends the client's `Host` rather than the upstream's.
+    pub fn preserve_host(mut self, preserve: bool) -> Self {
+        self.config().preserve_host = preserve;
+        self
+    }
+
+    /// Rewrites `Location` and cookie paths back to the public prefix (on).
+    pub fn rewrite_location(mut self, rewrite: bool) -> Self {
+        self.config().rewrite_location = rewrite;
+        self
+    }
+}
+
+/// Drops hop-by-hop headers, and those `Connection` names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(UPGRADE)
+        && headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+impl Config {
+    /// `Location` pointing into the upstream's base, made public.
+    fn public_location(
+        &self,
+        location: &str,
+        public_prefix: &str,
+        public_origin: &str,
+    ) -> Option<String> {
+        let upstream_origin = format!("http://{}", self.authority);
+        let path = match location.strip_prefix(&upstream_origin) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            Some(_) => return None,
+            None if location.starts_with('/') => location,
+            None => return None,
+        };
+        let below = path.strip_prefix(&self.base)?;
+        if !(below.is_empty() || below.starts_with('/') || below.starts_with('?')) {
+            return None;
+        }
+        let public = format!("{public_prefix}{below}");
+        Some(if location.starts_with('/') {
+            public
+        } else {
+            format!("{public_origin}{public}")
+        })
+    }
+
+    fn public_cookie(&self, cookie: &str, public_prefix: &str) -> Option<String> {
+        let mut changed = false;
+        let parts: Vec<String> = cookie
+            .split(';')
+            .map(|part| {
+                let trimmed = part.trim();
+                if let Some(path) = trimmed
+                    .strip_prefix("Path=")
+                    .or_else(|| trimmed.strip_prefix("path="))
+                {
+                    if let Some(below) = path.strip_prefix(&self.base) {
+                        if below.is_empty() || below.starts_with('/') {
+                            changed = true;
+                            let public = format!("{public_prefix}{below}");
+                            return format!(
+                                " Path={}",
+                                if public.is_empty() { "/" } else { &public }
+                            );
+                        }
+                    }
+                }
+                part.to_owned()
+            })
+            .collect();
+        changed.then(|| parts.join(";"))
+    }
+}
+
+impl Service<Request<Body>> for Proxy {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Response<Body>, BoxError>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let config = self.config.clone();
+        Box::pin(async move {
+            let prefix = ScriptName::of(&req).to_owned();
+            let scheme = url_scheme(&req).to_owned();
+            let public_host = host(&req);
+            let target = match req.uri().query() {
+                Some(query) => format!("{}{}?{query}", config.base, path_info(&req)),
+                None => format!("{}{}", config.base, path_info(&req)),
+            };
+            let target = if target.is_empty() {
+                "/".to_owned()
+            } else {
+                target
+            };
+            let uri = match format!("http://{}{target}", config.authority).parse::<Uri>() {
+                Ok(uri) => uri,
+                Err(_) => return Ok(HttpException::bad_request().response_for(&req)),
+            };
+            let upgrade = is_upgrade(req.headers());
+            let upgrade_protocol = req.headers().get(UPGRADE).cloned();
+            let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+            let (parts, body) = req.into_parts();
+            let mut headers = parts.headers.clone();
+            strip_hop_by_hop(&mut headers);
+            if let (true, Some(protocol)) = (upgrade, upgrade_protocol) {
+                headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+                headers.insert(UPGRADE, protocol);
+            }
+            let remote = parts.extensions.get::<ConnectionInfo>().map_or_else(
+                || ConnectionInfo::loopback().remote_addr.ip(),
+                |c| c.remote_addr.ip(),
+            );
+            let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+                Some(existing) => format!("{existing}, {remote}"),
+                None => remote.to_string(),
+            };
+            let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(name, value);
+                }
+            };
+            set(&mut headers, "x-forwarded-for", &forwarded_for);
+            set(&mut headers, "x-forwarded-proto", &scheme);
+            set(&mut headers, "x-forwarded-host", &public_host);
+            if prefix.is_empty() {
+                headers.remove("x-forwarded-prefix");
+            } else {
+                set(&mut headers, "x-forwarded-prefix", &prefix);
+            }
+            if !config.preserve_host {
+                set(&mut headers, HOST.as_str(), config.authority.as_str());
+            }
+            let mut upstream = Request::new(body);
+            *upstream.method_mut() = parts.method.clone();
+            *upstream.uri_mut() = uri;
+            *upstream.headers_mut() = headers;
+            let head = Request::from_parts(parts, ());
+
+            let response = match tokio::time::timeout(
+                config.timeout,
+                config.client.request(upstream),
+            )
+            .await
+            {
+                Err(_) => {
+                    tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
+                    return Ok(HttpException::gateway_timeout()
+                        .with_detail("the upstream did not answer in time")
+                        .response_for(&head));
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
+                    return Ok(HttpException::bad_gateway()
+                        .with_detail("the upstream cannot be reached")
+                        .response_for(&head));
+                }
+                Ok(Ok(response)) => response,
+            };
+
+            let (mut parts, body) = response.into_parts();
+            if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(client_upgrade) = client_upgrade {
+                    let upstream_upgrade = hyper::upgrade::on(Response::from_parts(
+                        parts_clone_response(&parts),
+                        body,
+                    ));
+                    tokio::spawn(async move {
+                        match (client_upgrade.await, upstream_upgrade.await) {
+                            (Ok(client), Ok(upstream)) => {
+                                let mut client = TokioIo::new(client);
+                                let mut upstream = TokioIo::new(upstream);
+                                let _ =
+                                    tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                            }
+                            (client, upstream) => tracing::warn!(
+                                client = client.is_ok(),
+                                upstream = upstream.is_ok(),
+                                "an upgrade could not be tunnelled"
+                            ),
+                        }
+                    });
+                    return Ok(Response::from_parts(parts, Body::empty()));
+                }
+            }
+            strip_hop_by_hop(&mut parts.headers);
+            if config.rewrite_location {
+                let origin = format!("{scheme}://{public_host}");
+                if let Some(location) = parts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
+                    if let Some(public) = config.public_location(location, &prefix, &origin) {
+                        if let Ok(value) = HeaderValue::from_str(&public) {
+                            parts.headers.insert(LOCATION, value);
+                        }
+                    }
+                }
+                let cookies: Vec<HeaderValue> =
+                    parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
+                if !cookies.is_empty() {
+                    parts.headers.remove(SET_COOKIE);
+                    for cookie in cookies {
+                        let rewritten = cookie
+                            .to_str()
+                            .ok()
+                            .and_then(|c| config.public_cookie(c, &prefix))
+                            .and_then(|c| HeaderValue::from_str(&c).ok());
+                        parts
+                            .headers
+                            .append(SET_COOKIE, rewritten.unwrap_or(cookie));
+                    }
+                }
+            }
+            Ok(Response::from_parts(parts, Body::new(body)))
+        })
+    }
+}
+
+/// A response's parts, for `hyper::upgrade::on` (which needs its
+/// extensions), keeping the originals for the client.
+fn parts_clone_response(parts: &http::response::Parts) -> http::response::Parts {
+    let mut response = Response::new(());
+    *response.status_mut() = parts.status;
+    *response.extensions_mut() = parts.extensions.clone();
+    response.into_parts().0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proxy(upstream: &str) -> Proxy {
+        Proxy::new(upstream).unwrap()
+    }
+
+    #[test]
+    fn locations_and_cookies_made_public() {
+        let config = &proxy("http://127.0.0.1:9000/app/").config;
+        let origin = "https://example.org";
+        assert_eq!(
+            config
+                .public_location("http://127.0.0.1:9000/app/login?x=1", "/legacy", origin)
+                .as_deref(),
+            Some("https://example.org/legacy/login?x=1")
+        );
+        assert_eq!(
+            config
+                .public_location("/app/next", "/legacy", origin)
+                .as_deref(),
+            Some("/legacy/next")
+        );
+        assert_eq!(
+            config.public_location("/application", "/legacy", origin),
+            None
+        );
+        assert_eq!(
+            config.public_location("https://other.example/app/x", "/legacy", origin),
+            None
+        );
+        assert_eq!(
+            config
+                .public_cookie("sid=1; Path=/app/area; HttpOnly", "/legacy")
+                .as_deref(),
+            Some("sid=1; Path=/legacy/area; HttpOnly")
+        );
+        assert_eq!(config.public_cookie("sid=1; Path=/other", "/legacy"), None);
+    }
+
+    #[test]
+    fn bad_upstreams_are_refused() {
+        assert!(Proxy::new("https://x/").is_err());
+        assert!(Proxy::new("not a url").is_err());
+        assert!(Proxy::new("http://x/?q").is_err());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,294 @@
+//! The reverse proxy through the real binary, in front of a real Python
+//! server.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{curl, curl_output, free_port, Stack};
+use serde_json::Value;
+
+const UPSTREAM: &str = r#"
+import json, os, sys, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FLAG = sys.argv[2]
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def send(self, status, body, headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        port = self.server.server_address[1]
+        if self.path.startswith("/base/headers"):
+            body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+            self.send(200, body, [("Content-Type", "application/json"), ("Connection", "keep-alive, X-Hop"), ("X-Hop", "secret")])
+        elif self.path == "/base/redirect":
+            self.send(302, b"", [("Location", "http://127.0.0.1:%d/base/target" % port)])
+        elif self.path == "/base/cookie":
+            self.send(200, b"ok", [("Set-Cookie", "sid=1; Path=/base/area; HttpOnly")])
+        elif self.path == "/base/sse":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for n in (1, 2):
+                if n == 2:
+                    deadline = time.time() + 10
+                    while not os.path.exists(FLAG) and time.time() < deadline:
+                        time.sleep(0.02)
+                event = b"data: %d\n\n" % n
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        elif self.path == "/base/slow":
+            time.sleep(3)
+            self.send(200, b"late")
+        else:
+            self.send(404, b"no")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        data = self.rfile.read(length)
+        self.send(200, str(len(data)).encode())
+
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"#;
+
+struct Upstream {
+    child: Child,
+    port: u16,
+}
+
+impl Upstream {
+    fn start(flag: &std::path::Path) -> Upstream {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args(["-c", UPSTREAM, &port.to_string(), flag.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Upstream { child, port }
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stack(upstream_port: u16, down_port: u16) -> String {
+    format!(
+        r#"
+[composite.main]
+use = "urlmap"
+"/legacy" = "legacy"
+"/down" = "down"
+
+[app.legacy]
+use = "proxy"
+upstream = "http://127.0.0.1:{upstream_port}/base/"
+timeout = "1s"
+
+[app.down]
+use = "proxy"
+upstream = "http://127.0.0.1:{down_port}/"
+"#
+    )
+}
+
+#[test]
+fn proxying_to_a_python_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("flag");
+    let upstream = Upstream::start(&flag);
+    let stack = Stack::new(&stack(upstream.port, free_port()));
+    let server = stack.serve();
+
+    // Path and query appended to the base; forwarding headers set.
+    let out = curl(&[
+        "-H",
+        "X-Forwarded-For: 203.0.113.9",
+        "-H",
+        "Connection: keep-alive, X-Private",
+        "-H",
+        "X-Private: 1",
+        &server.url("/legacy/headers/x?y=1"),
+    ]);
+    let seen: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(seen["path"], "/base/headers/x?y=1");
+    let headers = &seen["headers"];
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-host"], server.addr().to_string());
+    assert_eq!(headers["x-forwarded-prefix"], "/legacy");
+    assert_eq!(headers["host"], format!("127.0.0.1:{}", upstream.port));
+    assert!(
+        headers.get("x-private").is_none(),
+        "named by Connection: not forwarded"
+    );
+    let head = curl(&[
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &server.url("/legacy/headers"),
+    ])
+    .to_ascii_lowercase();
+    assert!(!head.contains("x-hop"), "{head}");
+
+    // Location and cookie paths made public.
+    let head = curl(&[
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &server.url("/legacy/redirect"),
+    ])
+    .replace("\r\n", "\n");
+    assert!(
+        head.contains(&format!(
+            "location: http://{}/legacy/target\n",
+            server.addr()
+        )),
+        "{head}"
+    );
+    let head = curl(&[
+        "-s",
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        &server.url("/legacy/cookie"),
+    ])
+    .replace("\r\n", "\n");
+    assert!(
+        head.contains("set-cookie: sid=1; Path=/legacy/area; HttpOnly"),
+        "{head}"
+    );
+
+    // A body up, streamed.
+    let upload = dir.path().join("upload");
+    std::fs::write(&upload, vec![7u8; 300_000]).unwrap();
+    assert_eq!(
+        curl(&[
+            "--data-binary",
+            &format!("@{}", upload.display()),
+            &server.url("/legacy/upload")
+        ]),
+        "300000"
+    );
+
+    // Server-sent events stream through: event 2 is only made once the test
+    // has read event 1.
+    let mut child = Command::new("curl")
+        .args(["-sN", "--max-time", "15", &server.url("/legacy/sse")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "data: 1");
+    std::fs::write(&flag, "go").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "");
+    assert_eq!(lines.next().unwrap().unwrap(), "data: 2");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A slow upstream: 504; one that is down: 502.
+    let out = curl_output(&[
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &server.url("/legacy/slow"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "504");
+    assert_eq!(
+        curl(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &server.url("/down/x")
+        ]),
+        "502"
+    );
+    assert!(server.wait_for_log("the upstream cannot be reached"));
+    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[test]
+fn websocket_through_the_tunnel() {
+    let has = Command::new("python3")
+        .args(["-c", "import websockets"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has {
+        assert!(
+            std::env::var("CI").is_err(),
+            "websockets is required in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: the Python websockets package is not installed");
+        return;
+    }
+    let port = free_port();
+    let mut echo = Command::new("python3")
+        .args([
+            "-c",
+            "import asyncio, sys\nfrom websockets.asyncio.server import serve\nasync def echo(ws):\n    async for m in ws:\n        await ws.send('echo: ' + m)\nasync def main():\n    async with serve(echo, '127.0.0.1', int(sys.argv[1])):\n        print('ready', flush=True)\n        await asyncio.Future()\nasyncio.run(main())",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(echo.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let stack = Stack::new(&format!("[composite.main]\nuse = \"urlmap\"\n\"/ws\" = \"ws\"\n[app.ws]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\n"));
+    let server = stack.serve();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import asyncio, sys\nfrom websockets.asyncio.client import connect\nasync def main():\n    async with connect(sys.argv[1]) as ws:\n        for m in ('one', 'two'):\n            await ws.send(m)\n            print(await ws.recv())\nasyncio.run(main())",
+            &format!("ws://{}/ws/", server.addr()),
+        ])
+        .output()
+        .unwrap();
+    let _ = echo.kill();
+    let _ = echo.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "echo: one\necho: two\n"
+    );
+}
