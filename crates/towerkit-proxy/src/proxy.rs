@@ -162,7 +162,20 @@ impl Config {
         let path = match location.strip_prefix(&upstream_origin) {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
             Some(_) => return None,
-            None if location.starts_with('/') => location,
+            None if location.starts_with('/') => {
+                // An upstream that reads X-Forwarded-Prefix already answers
+                // with the public path: it is not the upstream's own.
+                let public_already = !public_prefix.is_empty()
+                    && location
+                        .strip_prefix(public_prefix)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+                let upstream_own =
+                    !self.base.is_empty() && location.starts_with(&format!("{}/", self.base));
+                if public_already && !upstream_own {
+                    return None;
+                }
+                location
+            }
             None => return None,
         };
         let below = path.strip_prefix(&self.base)?;
