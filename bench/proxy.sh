@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The reverse proxy: requests/s through `towerkit serve` with a proxy app,
+# against the upstream hit directly and against nginx proxy_pass (keep-alive
+# to the upstream), same upstream (bare-hyper), same run, alternating rounds.
+# The proxy under test gets CPU 0; the upstream and wrk share CPU 1 (the same
+# for every contender).
+#
+#   bench/proxy.sh [--quick]        (ROUNDS, DURATION override)
+source "$(dirname "$0")/lib.sh"
+
+ROUNDS=${ROUNDS:-3}; DURATION=${DURATION:-5s}; CONNECTIONS=${CONNECTIONS:-64}
+[ "${1:-}" = "--quick" ] && { ROUNDS=1; DURATION=2s; }
+
+need wrk wrk
+need nginx nginx-light
+(cd "$ROOT" && cargo build --release -q -p towerkit --bin towerkit && cargo build --release -q -p towerkit-bench)
+
+UP_PORT=$(free_port)
+taskset -c "$LOAD_CPUS" "$RELEASE/bare-hyper" "127.0.0.1:$UP_PORT" >"$OUT/upstream.log" 2>&1 &
+PIDS+=($!)
+UPSTREAM_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$UP_PORT") 2>/dev/null && break; sleep 0.05; done
+
+cat >"$OUT/proxy.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+[app.main]
+use = "proxy"
+upstream = "http://127.0.0.1:$UP_PORT/"
+TOML
+
+stop_servers() {
+  local keep=()
+  for pid in "${PIDS[@]}"; do
+    if [ "$pid" = "$UPSTREAM_PID" ]; then keep+=("$pid"); else kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  PIDS=("${keep[@]}")
+}
+
+run() {
+  case "$1" in
+    direct) ADDR="127.0.0.1:$UP_PORT"; SERVER_PID=$UPSTREAM_PID ;;
+    towerkit) start towerkit env RUST_LOG=warn "$RELEASE/towerkit" serve "$OUT/proxy.toml" ;;
+    nginx)
+      local port; port=$(free_port)
+      cat >"$OUT/nginx-proxy.conf" <<NGINX
+worker_processes 1;
+pid $OUT/nginx-proxy.pid;
+error_log $OUT/nginx-proxy-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:$UP_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+      start_port nginx "$port" nginx -c "$OUT/nginx-proxy.conf" -g 'daemon off;' ;;
+  esac
+  curl -sf "http://$ADDR/" >/dev/null
+  read -r reqs _ p99 _ < <(load "http://$ADDR/" "$DURATION" "$CONNECTIONS")
+  stop_servers
+  echo "$reqs $p99"
+}
+
+: >"$OUT/proxy.rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  read -r d d99 < <(run direct)
+  read -r t t99 < <(run towerkit)
+  read -r n n99 < <(run nginx)
+  echo "round $round: direct $d, towerkit $t (p99 ${t99}ms), nginx $n (p99 ${n99}ms)"
+  echo "$d $t $n" >>"$OUT/proxy.rounds"
+done
+col() { awk -v c="$1" '{print $c}' "$OUT/proxy.rounds" | median; }
+ratio() { awk "BEGIN {printf \"%.3f\", $1 / $2}"; }
+echo
+echo "reverse proxy: $ROUNDS rounds x $DURATION, wrk -c$CONNECTIONS, medians (req/s)"
+echo "  upstream direct $(col 1), towerkit proxy $(col 2), nginx proxy_pass $(col 3)"
+echo "  towerkit / direct x$(ratio "$(col 2)" "$(col 1)") (target >= 0.8), towerkit / nginx x$(ratio "$(col 2)" "$(col 3)") (target >= 1.0)"
