@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use common::{curl, free_port, Stack};
+use common::{curl, free_port, python_has, Python, Stack};
 
 const APP: &str = r#"
 from flask import Flask, Response, redirect, url_for, request
@@ -35,18 +34,7 @@ def events():
 "#;
 
 fn flask_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import flask"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "flask is required in CI (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: flask is not installed");
-    }
-    ok
+    python_has("flask")
 }
 
 #[test]
@@ -103,15 +91,6 @@ fn python3() -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-struct Served(Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn flask_behind_the_proxy_with_werkzeug_proxyfix() {
     if !flask_available() {
@@ -120,21 +99,11 @@ fn flask_behind_the_proxy_with_werkzeug_proxyfix() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("flaskapp.py"), APP).unwrap();
     let port = free_port();
-    let mut child = Command::new("python3")
-        .current_dir(dir.path())
-        .args([
-            "-c",
-            "import sys\nfrom werkzeug.serving import make_server\nfrom werkzeug.middleware.proxy_fix import ProxyFix\nfrom flaskapp import app\napp.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)\nserver = make_server('127.0.0.1', int(sys.argv[1]), app, threaded=True)\nprint('ready', flush=True)\nserver.serve_forever()",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _served = Served(child);
+    let _served = Python::start_in(
+        "import sys\nfrom werkzeug.serving import make_server\nfrom werkzeug.middleware.proxy_fix import ProxyFix\nfrom flaskapp import app\napp.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)\nserver = make_server('127.0.0.1', int(sys.argv[1]), app, threaded=True)\nprint('ready', flush=True)\nserver.serve_forever()",
+        &[&port.to_string()],
+        dir.path(),
+    );
     let stack = Stack::new(&format!(
         "[composite.main]\nuse = \"urlmap\"\n\"/legacy\" = \"flask\"\n[app.flask]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\n"
     ));

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{curl, curl_output, own_factories, require, Running, Stack};
+use common::{curl, curl_output, own_factories, python_has, require, Running, Stack};
 use serde_json::Value;
 
 const REALM: &str = "towerkit tests";
@@ -348,16 +348,7 @@ fn tickets_exchanged_with_pyramid() {
     if !require("htpasswd") {
         return;
     }
-    let has_pyramid = Command::new("python3")
-        .args(["-c", "import pyramid.authentication"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_pyramid {
-        assert!(
-            std::env::var("CI").is_err(),
-            "pyramid is required in CI (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: pyramid is not installed");
+    if !python_has("pyramid.authentication") {
         return;
     }
     let (stack, server) = serve("");

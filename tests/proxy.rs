@@ -4,10 +4,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{curl, curl_output, free_port, Stack};
+use common::{curl, curl_output, free_port, python_has, Python, Stack};
 use serde_json::Value;
 
 const UPSTREAM: &str = r#"
@@ -69,35 +69,6 @@ print("ready", flush=True)
 server.serve_forever()
 "#;
 
-struct Upstream {
-    child: Child,
-    port: u16,
-}
-
-impl Upstream {
-    fn start(flag: &std::path::Path) -> Upstream {
-        let port = free_port();
-        let mut child = Command::new("python3")
-            .args(["-c", UPSTREAM, &port.to_string(), flag.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        Upstream { child, port }
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn stack(upstream_port: u16, down_port: u16) -> String {
     format!(
         r#"
@@ -122,8 +93,12 @@ upstream = "http://127.0.0.1:{down_port}/"
 fn proxying_to_a_python_server() {
     let dir = tempfile::tempdir().unwrap();
     let flag = dir.path().join("flag");
-    let upstream = Upstream::start(&flag);
-    let stack = Stack::new(&stack(upstream.port, free_port()));
+    let upstream_port = free_port();
+    let _upstream = Python::start(
+        UPSTREAM,
+        &[&upstream_port.to_string(), flag.to_str().unwrap()],
+    );
+    let stack = Stack::new(&stack(upstream_port, free_port()));
     let server = stack.serve();
 
     // Path and query appended to the base; forwarding headers set.
@@ -143,7 +118,7 @@ fn proxying_to_a_python_server() {
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], server.addr().to_string());
     assert_eq!(headers["x-forwarded-prefix"], "/legacy");
-    assert_eq!(headers["host"], format!("127.0.0.1:{}", upstream.port));
+    assert_eq!(headers["host"], format!("127.0.0.1:{}", upstream_port));
     assert!(
         headers.get("x-private").is_none(),
         "named by Connection: not forwarded"
@@ -244,33 +219,17 @@ fn proxying_to_a_python_server() {
 
 #[test]
 fn websocket_through_the_tunnel() {
-    let has = Command::new("python3")
-        .args(["-c", "import websockets"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has {
-        assert!(
-            std::env::var("CI").is_err(),
-            "websockets is required in CI (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: the Python websockets package is not installed");
+    if !python_has("websockets") {
         return;
     }
     let port = free_port();
-    let mut echo = Command::new("python3")
-        .args([
-            "-c",
-            "import asyncio, sys\nfrom websockets.asyncio.server import serve\nasync def echo(ws):\n    async for m in ws:\n        await ws.send('echo: ' + m)\nasync def main():\n    async with serve(echo, '127.0.0.1', int(sys.argv[1])):\n        print('ready', flush=True)\n        await asyncio.Future()\nasyncio.run(main())",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(echo.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let stack = Stack::new(&format!("[composite.main]\nuse = \"urlmap\"\n\"/ws\" = \"ws\"\n[app.ws]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\n"));
+    let echo = Python::start(
+        "import asyncio, sys\nfrom websockets.asyncio.server import serve\nasync def echo(ws):\n    async for m in ws:\n        await ws.send('echo: ' + m)\nasync def main():\n    async with serve(echo, '127.0.0.1', int(sys.argv[1])):\n        print('ready', flush=True)\n        await asyncio.Future()\nasyncio.run(main())",
+        &[&port.to_string()],
+    );
+    let stack = Stack::new(&format!(
+        "[composite.main]\nuse = \"urlmap\"\n\"/ws\" = \"ws\"\n[app.ws]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\n"
+    ));
     let server = stack.serve();
     let out = Command::new("python3")
         .args([
@@ -280,8 +239,7 @@ fn websocket_through_the_tunnel() {
         ])
         .output()
         .unwrap();
-    let _ = echo.kill();
-    let _ = echo.wait();
+    drop(echo);
     assert!(
         out.status.success(),
         "{}",

@@ -381,3 +381,55 @@ impl Drop for Redis {
         self.kill();
     }
 }
+
+/// A Python program the test runs (a legacy app, an upstream), which prints
+/// `ready` once it listens; killed when dropped.
+pub struct Python(Child);
+
+impl Python {
+    pub fn start(code: &str, args: &[&str]) -> Python {
+        Python::start_in(code, args, Path::new("."))
+    }
+
+    pub fn start_in(code: &str, args: &[&str], dir: &Path) -> Python {
+        let mut child = Command::new("python3")
+            .current_dir(dir)
+            .arg("-c")
+            .arg(code)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("stdout piped");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("a first line");
+        assert_eq!(line.trim(), "ready", "the Python program did not start");
+        Python(child)
+    }
+}
+
+impl Drop for Python {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether a Python package can be imported. Outside CI a missing one skips
+/// the test with a loud message; in CI it fails it.
+pub fn python_has(module: &str) -> bool {
+    let found = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the Python package {module} is required in CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: the Python package {module} is not installed");
+    }
+    found
+}

@@ -38,7 +38,7 @@ enum Target {
     Root(PathBuf),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Config {
     target: Target,
     timeout: Duration,
@@ -79,10 +79,7 @@ impl Cgi {
     }
 
     fn config(&mut self) -> &mut Config {
-        match Arc::get_mut(&mut self.config) {
-            Some(config) => config,
-            None => unreachable!("a Cgi is configured before it is cloned"),
-        }
+        Arc::make_mut(&mut self.config)
     }
 
     /// How long a script may run (default 30 s); then its process group is

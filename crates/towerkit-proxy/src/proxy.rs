@@ -32,6 +32,7 @@ const HOP_BY_HOP: [&str; 8] = [
     "proxy-authorization",
 ];
 
+#[derive(Clone)]
 struct Config {
     authority: Authority,
     base: String,
@@ -102,10 +103,7 @@ impl Proxy {
     }
 
     fn config(&mut self) -> &mut Config {
-        match Arc::get_mut(&mut self.config) {
-            Some(config) => config,
-            None => unreachable!("a Proxy is configured before it is cloned"),
-        }
+        Arc::make_mut(&mut self.config)
     }
 
     /// Sends the client's `Host` rather than the upstream's.
