@@ -42,6 +42,7 @@ mod body;
 pub mod environ;
 mod exception;
 mod handler;
+pub mod header;
 pub mod path;
 pub mod recursive;
 pub mod session;

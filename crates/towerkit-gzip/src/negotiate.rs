@@ -21,21 +21,7 @@ pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
             continue;
         };
         present = true;
-        for item in value.split(',') {
-            let mut params = item.split(';');
-            let coding = params.next().unwrap_or("").trim().to_ascii_lowercase();
-            if coding.is_empty() {
-                continue;
-            }
-            let q = params
-                .filter_map(|p| {
-                    let (k, v) = p.split_once('=')?;
-                    k.trim()
-                        .eq_ignore_ascii_case("q")
-                        .then(|| v.trim().parse::<f32>().ok())?
-                })
-                .next()
-                .unwrap_or(1.0);
+        for (coding, q) in towerkit_core::header::weighted_items(value) {
             let slot = match coding.as_str() {
                 "gzip" | "x-gzip" => &mut gzip,
                 "identity" => &mut identity,

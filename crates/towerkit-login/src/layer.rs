@@ -495,15 +495,8 @@ impl Config {
 
     fn ticket_user<B>(&self, req: &Request<B>) -> Option<Found> {
         let (options, signer) = self.ticket.as_ref()?;
-        let value = req
-            .headers()
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == options.cookie_name)
-            .map(|(_, value)| value)?;
+        let value =
+            towerkit_core::header::cookie(req.headers().get_all(COOKIE), &options.cookie_name)?;
         let ip = self.ip(req);
         let ticket = signer.parse(value, ip)?;
         let age = unix_now().saturating_sub(ticket.time);

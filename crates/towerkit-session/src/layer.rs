@@ -126,14 +126,9 @@ pub struct SessionService<S> {
 
 /// The session cookie among a request's `Cookie` headers, if any.
 pub(crate) fn cookie_value(headers: &[HeaderValue], name: &str) -> Option<String> {
-    headers
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
+    towerkit_core::header::cookie(headers, name)
         .filter(|value| !value.is_empty())
+        .map(str::to_owned)
 }
 
 /// What the cookie is sent with: the same for setting and removing it.

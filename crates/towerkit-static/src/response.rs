@@ -318,13 +318,7 @@ fn accepts_gzip(parts: &Parts) -> bool {
     };
     let mut gzip = None;
     let mut any = None;
-    for item in accept.split(',') {
-        let mut params = item.split(';');
-        let coding = params.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = params
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
+    for (coding, q) in towerkit_core::header::weighted_items(accept) {
         match coding.as_str() {
             "gzip" | "x-gzip" => gzip = Some(q),
             "*" => any = Some(q),

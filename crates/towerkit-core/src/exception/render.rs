@@ -60,9 +60,7 @@ impl Format {
 fn quality(accept: &str, media_type: &str) -> Option<(f32, u8)> {
     let (ty, _) = media_type.split_once('/')?;
     let mut found: Option<(f32, u8)> = None;
-    for range in accept.split(',') {
-        let mut params = range.split(';');
-        let name = params.next().unwrap_or("").trim().to_ascii_lowercase();
+    for (name, q) in crate::header::weighted_items(accept) {
         let specificity = if name == media_type {
             2
         } else if name.strip_suffix("/*") == Some(ty) {
@@ -72,11 +70,6 @@ fn quality(accept: &str, media_type: &str) -> Option<(f32, u8)> {
         } else {
             continue;
         };
-        let q = params
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0)
-            .clamp(0.0, 1.0);
         if found.is_none_or(|(_, s)| specificity > s) {
             found = Some((q, specificity));
         }

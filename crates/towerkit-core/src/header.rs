@@ -1,0 +1,74 @@
+//! Reading the list-shaped request headers every layer meets: weighted
+//! lists (`Accept`, `Accept-Encoding`) and cookies.
+
+use http::HeaderValue;
+
+/// The items of a weighted list with their q-values, in order:
+/// `gzip;q=0.5, *` gives `("gzip", 0.5)` and `("*", 1.0)`. Items are
+/// lower-cased and trimmed, empty ones skipped; a missing or unreadable q
+/// is 1, and q is kept within 0 and 1.
+pub fn weighted_items(value: &str) -> impl Iterator<Item = (String, f32)> + '_ {
+    value.split(',').filter_map(|item| {
+        let mut params = item.split(';');
+        let name = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        if name.is_empty() {
+            return None;
+        }
+        let q = params
+            .filter_map(|p| {
+                let (key, value) = p.split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| value.trim().parse::<f32>().ok())?
+            })
+            .next()
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        Some((name, q))
+    })
+}
+
+/// The value of the cookie `name` among `Cookie` header values (quotes
+/// around it removed), if the request sent one.
+pub fn cookie<'a>(
+    values: impl IntoIterator<Item = &'a HeaderValue>,
+    name: &str,
+) -> Option<&'a str> {
+    values
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights() {
+        let items: Vec<_> = weighted_items("GZIP;q=0.5, , br;Q=0, *;q=x, identity;q=7").collect();
+        assert_eq!(
+            items,
+            [
+                ("gzip".into(), 0.5),
+                ("br".into(), 0.0),
+                ("*".into(), 1.0),
+                ("identity".into(), 1.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn cookies() {
+        let values = [
+            HeaderValue::from_static("a=1; sid=\"x y\""),
+            HeaderValue::from_static("b=2"),
+        ];
+        assert_eq!(cookie(&values, "sid"), Some("x y"));
+        assert_eq!(cookie(&values, "b"), Some("2"));
+        assert_eq!(cookie(&values, "s"), None);
+    }
+}
