@@ -14,13 +14,16 @@
 //! }
 //! ```
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::deploy::{parse_listen, Deployment, Registry};
-use crate::server::{Server, DEFAULT_SHUTDOWN_GRACE};
+use crate::server::{Reloadable, Server};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+
+mod watch;
 
 /// Exit status of a config error, as the issue tracker and scripts expect.
 const CONFIG_ERROR: u8 = 2;
@@ -45,6 +48,10 @@ enum Command {
         /// Listen here instead of `[server] listen` (repeatable), e.g. 127.0.0.1:0.
         #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         listen: Vec<std::net::SocketAddr>,
+        /// Development: rebuild the stack whenever the stack file or a file
+        /// or folder it names changes (SIGHUP does the same at any time).
+        #[arg(long)]
+        reload: bool,
     },
     /// Check a stack file and print the assembled stack as a tree.
     Check {
@@ -85,41 +92,63 @@ pub fn main_with(registry: Registry) -> ExitCode {
             config,
             root,
             listen,
+            reload,
         } => {
-            let deployment = match config {
-                Some(config) => load(&registry, &config),
-                None => load_folder(&registry, root.unwrap_or_else(|| PathBuf::from("."))),
+            let source = match config {
+                Some(config) => Source::Config(config),
+                None => match std::fs::canonicalize(root.as_deref().unwrap_or(Path::new("."))) {
+                    Ok(root) => Source::Folder(root),
+                    Err(err) => {
+                        let root = root.unwrap_or_else(|| PathBuf::from("."));
+                        eprintln!("towerkit: cannot serve {}: {err}", root.display());
+                        return ExitCode::from(CONFIG_ERROR);
+                    }
+                },
             };
-            match deployment {
-                Ok(deployment) => serve(deployment, listen),
-                Err(code) => code,
+            match source.load(&registry) {
+                Ok(deployment) => serve(registry, source, deployment, listen, reload),
+                Err(err) => {
+                    eprintln!("towerkit: {err}");
+                    ExitCode::from(CONFIG_ERROR)
+                }
             }
         }
     }
 }
 
-fn load(registry: &Registry, config: &PathBuf) -> Result<Deployment, ExitCode> {
+fn load(registry: &Registry, config: &Path) -> Result<Deployment, ExitCode> {
     registry.load(config).map_err(|err| {
         eprintln!("towerkit: {err}");
         ExitCode::from(CONFIG_ERROR)
     })
 }
 
-fn load_folder(registry: &Registry, root: PathBuf) -> Result<Deployment, ExitCode> {
-    let root = std::fs::canonicalize(&root).map_err(|err| {
-        eprintln!("towerkit: cannot serve {}: {err}", root.display());
-        ExitCode::from(CONFIG_ERROR)
-    })?;
-    let stack = crate::deploy::folder_stack(&root);
-    registry
-        .load_str(&root.join("(folder stack)"), &stack)
-        .map_err(|err| {
-            eprintln!("towerkit: {err}");
-            ExitCode::from(CONFIG_ERROR)
-        })
+/// What `serve` builds its stack from, again on each reload.
+#[derive(Clone)]
+enum Source {
+    Config(PathBuf),
+    Folder(PathBuf),
 }
 
-fn serve(deployment: Deployment, listen: Vec<std::net::SocketAddr>) -> ExitCode {
+impl Source {
+    fn load(&self, registry: &Registry) -> Result<Deployment, crate::deploy::ConfigError> {
+        match self {
+            Source::Config(config) => registry.load(config),
+            Source::Folder(root) => {
+                let stack = crate::deploy::folder_stack(root);
+                registry.load_str(&root.join("(folder stack)"), &stack)
+            }
+        }
+    }
+}
+
+fn serve(
+    registry: Registry,
+    source: Source,
+    deployment: Deployment,
+    listen: Vec<std::net::SocketAddr>,
+    watch: bool,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,27 +159,38 @@ fn serve(deployment: Deployment, listen: Vec<std::net::SocketAddr>) -> ExitCode 
             return ExitCode::FAILURE;
         }
     };
-    let addrs = if listen.is_empty() {
-        deployment.server.listen.clone()
-    } else {
-        listen
-    };
-    let grace = deployment
-        .server
-        .shutdown_grace
-        .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+    raise_open_files_limit();
     runtime.block_on(async move {
-        let server = match Server::bind(addrs).await {
-            Ok(server) => server.shutdown_grace(grace),
+        let options = deployment.server.clone();
+        let builder = options
+            .listeners(&listen)
+            .into_iter()
+            .fold(Server::builder(), |builder, (addr, tls)| match tls {
+                Some(tls) => builder.listen_tls(addr, tls),
+                None => builder.listen(addr),
+            })
+            .limits(options.limits.clone())
+            .shutdown_grace(options.shutdown_grace);
+        let server = match builder.bind().await {
+            Ok(server) => server,
             Err(err) => {
                 eprintln!("towerkit: {err}");
                 return ExitCode::FAILURE;
             }
         };
-        for addr in server.local_addrs() {
-            eprintln!("towerkit: listening on http://{addr}");
+        for url in server.urls() {
+            eprintln!("towerkit: listening on {url}");
         }
-        match server.serve(deployment.app).await {
+        let paths = deployment.paths.clone();
+        let (service, reloader) = Reloadable::new(deployment.app);
+        let reloads = Reloads {
+            registry: Arc::new(registry),
+            source,
+            reloader,
+            options,
+        };
+        tokio::spawn(reloads.run(watch.then_some(paths)));
+        match server.serve(service).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("towerkit: {err}");
@@ -158,4 +198,131 @@ fn serve(deployment: Deployment, listen: Vec<std::net::SocketAddr>) -> ExitCode 
             }
         }
     })
+}
+
+/// Rebuilds the stack on SIGHUP, and on changes to its files with
+/// `--reload`.
+struct Reloads {
+    registry: Arc<Registry>,
+    source: Source,
+    reloader: crate::server::Reloader<crate::deploy::BoxApp>,
+    /// The `[server]` section the listeners were made with.
+    options: crate::deploy::ServerOptions,
+}
+
+impl Reloads {
+    async fn run(mut self, watched: Option<Vec<PathBuf>>) {
+        let mut hangup = hangup_signal();
+        let mut watcher = match watched {
+            Some(paths) => match watch::Watcher::new(&paths) {
+                Ok(watcher) => {
+                    eprintln!("towerkit: reloading when the stack's files change");
+                    Some(watcher)
+                }
+                Err(err) => {
+                    eprintln!("towerkit: cannot watch the stack's files: {err}");
+                    None
+                }
+            },
+            None => None,
+        };
+        loop {
+            tokio::select! {
+                Some(()) = hangup.recv() => tracing::info!("SIGHUP: reloading the stack"),
+                Some(changed) = async {
+                    match &mut watcher {
+                        Some(watcher) => watcher.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => tracing::info!(path = %changed.display(), "changed: reloading the stack"),
+                else => return,
+            }
+            if let Some(paths) = self.reload().await {
+                if let Some(watcher) = &mut watcher {
+                    watcher.set_paths(&paths);
+                }
+            }
+        }
+    }
+
+    /// Builds the stack again; on success new requests go to it, and the
+    /// paths it depends on are returned.
+    async fn reload(&mut self) -> Option<Vec<PathBuf>> {
+        let registry = self.registry.clone();
+        let source = self.source.clone();
+        let loaded = tokio::task::spawn_blocking(move || source.load(&registry)).await;
+        let deployment = match loaded {
+            Ok(Ok(deployment)) => deployment,
+            Ok(Err(err)) => {
+                tracing::error!("reload failed, the running stack stays: {err}");
+                return None;
+            }
+            Err(err) => {
+                tracing::error!("reload failed, the running stack stays: {err}");
+                return None;
+            }
+        };
+        let new = &deployment.server;
+        if let (Some(old), Some(new)) = (&self.options.tls, &new.tls) {
+            // New connections get the renewed certificate.
+            old.config.replace(new.config.clone());
+        }
+        if new.listen != self.options.listen
+            || new.tls.is_some() != self.options.tls.is_some()
+            || new.limits != self.options.limits
+            || new.shutdown_grace != self.options.shutdown_grace
+        {
+            tracing::warn!("[server] listeners and limits changed: they take effect on restart");
+        }
+        self.reloader.replace(deployment.app);
+        eprintln!("towerkit: reloaded");
+        Some(deployment.paths)
+    }
+}
+
+/// SIGHUP, as a stream; never, where there is no such signal.
+fn hangup_signal() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::hangup()) {
+            Ok(mut stream) => {
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() {
+                        // A reload already queued covers this one too.
+                        let _ = tx.try_send(());
+                    }
+                });
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot listen for SIGHUP"),
+        }
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}
+
+/// Lets the process hold as many connections as the system allows: the
+/// soft limit on open files is raised to the hard one (often 1,024 out of
+/// 524,288), as servers do at start.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    tracing::debug!("cannot raise the open files limit");
+                }
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //! | the full original URI | [`OriginalUri`] |
 //! | `REMOTE_ADDR`, `SERVER_NAME/PORT`, `wsgi.url_scheme` | [`ConnectionInfo`] |
 //! | `REMOTE_USER`, `AUTH_TYPE` | [`RemoteUser`] |
+//! | (the server is stopping: end long-lived responses) | [`Shutdown`] |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -112,4 +113,40 @@ pub struct RemoteUser {
     pub name: String,
     /// How the user was authenticated: `Basic`, `Digest`, `form`, `ticket`…
     pub auth_type: String,
+}
+
+/// The server's shutdown, as seen by a request: a long-lived response (an
+/// event stream, a long poll) waits on [`requested`](Shutdown::requested)
+/// and ends itself cleanly, instead of being cut off when the grace period
+/// runs out. `towerkit-server` puts one on every request.
+///
+/// ```
+/// use towerkit_core::environ::Shutdown;
+/// use tokio_util::sync::CancellationToken;
+///
+/// let token = CancellationToken::new();
+/// let shutdown = Shutdown::new(token.clone());
+/// assert!(!shutdown.is_requested());
+/// token.cancel();
+/// assert!(shutdown.is_requested());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(tokio_util::sync::CancellationToken);
+
+impl Shutdown {
+    /// A shutdown that is requested when `token` is cancelled.
+    pub fn new(token: tokio_util::sync::CancellationToken) -> Self {
+        Shutdown(token)
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_requested(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    /// Completes once shutdown has begun; never, for a request no server
+    /// will shut down.
+    pub fn requested(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.0.clone().cancelled_owned()
+    }
 }

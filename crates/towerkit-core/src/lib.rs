@@ -50,7 +50,7 @@ pub mod test_client;
 pub mod url;
 
 pub use body::Body;
-pub use environ::{ConnectionInfo, OriginalUri, RemoteUser, ScriptName, TlsInfo};
+pub use environ::{ConnectionInfo, OriginalUri, RemoteUser, ScriptName, Shutdown, TlsInfo};
 pub use exception::{escape_html, Format, HttpException, RetryAfter};
 pub use handler::{handler, Handler, HandlerFuture};
 pub use path::{mount, path_info, set_path_info, shift_path_info, shift_path_segments};

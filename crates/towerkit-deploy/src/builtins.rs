@@ -7,6 +7,7 @@ use http::StatusCode;
 use towerkit_core::app::{Echo, Text};
 use towerkit_urlparser::UrlMap;
 
+use towerkit_accesslog::{AccessLogLayer, LogWriter};
 use towerkit_cgi::Cgi;
 use towerkit_gzip::GzipLayer;
 use towerkit_httpexceptions::{HttpExceptionsLayer, Templates};
@@ -45,6 +46,18 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.file_handler("cgi", |path| boxed_app(Cgi::script(path)));
     registry.filter("recursive", recursive);
     registry.filter("error-documents", error_documents);
+    registry.filter("access-log", access_log);
+}
+
+/// `use = "access-log"`: `path` (default: stderr). Apache combined format;
+/// the file is opened again whenever the stack is (re)loaded.
+fn access_log(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
+    let writer = match section.output_path("path")? {
+        Some(path) => LogWriter::file(&path)
+            .map_err(|err| section.error("path", format!("cannot open: {err}")))?,
+        None => LogWriter::stderr(),
+    };
+    Ok(Filter::layer(AccessLogLayer::new(writer)))
 }
 
 /// `use = "http-exceptions"`: `debug`, `html_template`, `text_template`
@@ -323,7 +336,7 @@ fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let kind = section
         .get::<String>("store")?
         .unwrap_or_else(|| "memory".to_owned());
-    let path = section.path("path")?;
+    let path = section.output_path("path")?;
     let url = section.get::<String>("url")?;
     let prefix = section.get::<String>("prefix")?;
     let secret = section.get::<String>("secret")?;

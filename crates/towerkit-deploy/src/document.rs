@@ -64,6 +64,8 @@ pub(crate) struct Document<'s> {
     pub(crate) filters: HashMap<&'s str, SectionDef<'s>>,
     /// Every section in file order.
     pub(crate) order: Vec<(Kind, &'s str)>,
+    /// Every path an option named, resolved: what `serve --reload` watches.
+    pub(crate) paths: std::cell::RefCell<Vec<PathBuf>>,
 }
 
 /// Parses the TOML of a stack file. The returned table borrows `source`.
@@ -96,6 +98,7 @@ impl<'s> Document<'s> {
             targets: HashMap::new(),
             filters: HashMap::new(),
             order: Vec::new(),
+            paths: std::cell::RefCell::new(Vec::new()),
         };
         for (key, value) in root.iter() {
             let word: &'s str = key.get_ref();
@@ -161,8 +164,16 @@ impl<'s> Document<'s> {
         ConfigError::new(&self.file, message).at(Some(line_column(self.source, span.start)))
     }
 
-    /// Resolves a path from the config relative to the file's folder.
+    /// Resolves a path from the config relative to the file's folder, and
+    /// records it among the paths the stack is built from.
     pub(crate) fn resolve(&self, path: &str) -> PathBuf {
+        let path = self.resolve_unwatched(path);
+        self.paths.borrow_mut().push(path.clone());
+        path
+    }
+
+    /// Resolves a path the stack writes to.
+    pub(crate) fn resolve_unwatched(&self, path: &str) -> PathBuf {
         let path = Path::new(path);
         if path.is_absolute() {
             path.to_owned()

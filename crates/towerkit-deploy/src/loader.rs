@@ -3,6 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use towerkit_accesslog::AccessLogLayer;
+
 use crate::document::{parse_toml, Document, Kind, SectionDef};
 use crate::error::ConfigError;
 use crate::options::Options;
@@ -24,6 +26,10 @@ pub struct Deployment {
     /// Sections that were built (so checked) but are not part of the
     /// served stack, as `kind.name`.
     pub unused: Vec<String>,
+    /// The stack file and every file or folder its options name (document
+    /// roots, user files, templates, certificates): what a change to means
+    /// the stack should be built again (`towerkit serve --reload`).
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 pub(crate) fn load(
@@ -69,11 +75,34 @@ pub(crate) fn load(
         }
         unused.push(format!("{}.{name}", kind.as_str()));
     }
+    let (app, tree) = match &server.access_log {
+        Some(writer) => (
+            crate::registry::boxed_app(tower_layer::Layer::layer(
+                &AccessLogLayer::new(writer.clone()),
+                app,
+            )),
+            Node::new(
+                format!(
+                    "access log to {} ([server] access_log)",
+                    writer
+                        .path()
+                        .map_or("stderr".to_owned(), |p| p.display().to_string())
+                ),
+                vec![tree],
+            ),
+        ),
+        None => (app, tree),
+    };
+    let mut paths = vec![file.to_owned()];
+    paths.extend(doc.paths.borrow_mut().drain(..));
+    paths.sort();
+    paths.dedup();
     Ok(Deployment {
         server,
         app,
         tree,
         unused,
+        paths,
     })
 }
 
@@ -345,15 +374,35 @@ use = "echo"
     fn server_section() {
         let d = load("[server]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nserve = \"x\"\nshutdown_grace = \"5s\"\n[app.x]\nuse = \"echo\"\n").unwrap();
         assert_eq!(d.server.listen.len(), 2);
-        assert_eq!(
-            d.server.shutdown_grace,
-            Some(std::time::Duration::from_secs(5))
-        );
+        assert_eq!(d.server.shutdown_grace, std::time::Duration::from_secs(5));
         let e = error("[server]\nlisten = \"nowhere\"\n[app.main]\nuse = \"echo\"\n");
         assert!(
             e.starts_with(
                 "conf/stack.toml:2:10: [server] key `listen`: `nowhere` is not an address"
             ),
+            "{e}"
+        );
+        let d = load("[server]\nheader_timeout = \"500ms\"\nmax_request_body = \"1MiB\"\nmax_header_size = 16384\nmax_connections = 5\n[app.main]\nuse = \"echo\"\n").unwrap();
+        let limits = &d.server.limits;
+        assert_eq!(limits.header_timeout, std::time::Duration::from_millis(500));
+        assert_eq!(limits.max_request_body, Some(1 << 20));
+        assert_eq!(limits.max_header_size, 16384);
+        assert_eq!(limits.max_connections, 5);
+        let e = error("[server]\nmax_request_body = \"lots\"\n[app.main]\nuse = \"echo\"\n");
+        assert!(
+            e.starts_with(
+                "conf/stack.toml:2:20: [server] key `max_request_body`: wrong value type"
+            ),
+            "{e}"
+        );
+        let e = error("[server]\ntls = { cert = \"none.pem\", key = \"k.pem\" }\n[app.main]\nuse = \"echo\"\n");
+        assert!(
+            e.starts_with("conf/stack.toml:2:7: [server] key `tls`: conf/none.pem: "),
+            "{e}"
+        );
+        let e = error("[server]\ntls = { cert = \"c.pem\", key = \"k.pem\", port = 1 }\n[app.main]\nuse = \"echo\"\n");
+        assert!(
+            e.contains("[server] key `tls`: wrong value type (table): unknown field `port`"),
             "{e}"
         );
         let e = error("[server]\nport = 80\n[app.main]\nuse = \"echo\"\n");

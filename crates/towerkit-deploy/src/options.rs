@@ -104,6 +104,15 @@ impl<'s> Options<'s> {
         Ok(self.get::<String>(key)?.map(|path| self.doc.resolve(&path)))
     }
 
+    /// Reads a path the stack writes to (a log, a folder of sessions),
+    /// resolved like [`path`](Options::path) but not among the paths whose
+    /// changes reload the stack (`towerkit serve --reload`).
+    pub fn output_path(&mut self, key: &str) -> Result<Option<PathBuf>, ConfigError> {
+        Ok(self
+            .get::<String>(key)?
+            .map(|path| self.doc.resolve_unwatched(&path)))
+    }
+
     /// Reads a path option that must be present.
     pub fn require_path(&mut self, key: &str) -> Result<PathBuf, ConfigError> {
         match self.path(key)? {

@@ -1,27 +1,100 @@
 //! The `[server]` section.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+use towerkit_accesslog::LogWriter;
+use towerkit_server::{Limits, TlsConfig, DEFAULT_SHUTDOWN_GRACE};
 
 use crate::document::Document;
 use crate::error::ConfigError;
 use crate::options::Options;
-use crate::units::HumanDuration;
+use crate::units::{ByteSize, HumanDuration};
 
 /// Where the address is when `[server] listen` is not given.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 
 /// What `[server]` says.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// ```toml
+/// [server]
+/// listen = ["127.0.0.1:8080"]          # one address or a list
+/// tls = { cert = "cert.pem", key = "key.pem" }   # then `listen` speaks TLS…
+/// # tls = { cert = "…", key = "…", listen = "0.0.0.0:443" }  # …or only these do
+/// serve = "main"
+/// shutdown_grace = "30s"
+/// header_timeout = "10s"
+/// keep_alive_timeout = "60s"
+/// max_header_size = "64KiB"
+/// max_request_body = "16MiB"
+/// max_connections = 10000
+/// max_concurrent_streams = 200
+/// access_log = "access.log"             # or "-" for stderr
+/// ```
+#[derive(Clone, Debug)]
 pub struct ServerOptions {
     /// `listen`: one address or a list (default `127.0.0.1:8080`).
     pub listen: Vec<SocketAddr>,
+    /// `tls`: the certificate and key, and which addresses speak TLS.
+    pub tls: Option<ServerTls>,
     /// `serve`: the pipeline, composite or app to serve (default `main`).
     pub serve: String,
     /// `shutdown_grace`: how long in-flight requests get on shutdown.
-    pub shutdown_grace: Option<Duration>,
+    pub shutdown_grace: Duration,
+    /// `header_timeout`, `keep_alive_timeout`, `max_header_size`,
+    /// `max_request_body`, `max_connections`, `max_concurrent_streams`.
+    pub limits: Limits,
+    /// `access_log`: a path, or `-` for stderr. The served stack is wrapped
+    /// in an access log when it is given.
+    pub access_log: Option<LogWriter>,
+}
+
+/// `[server] tls`.
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// The certificate and key, read.
+    pub config: TlsConfig,
+    /// `tls.listen`: the addresses that speak TLS; when absent, all of
+    /// `listen` does.
+    pub listen: Option<Vec<SocketAddr>>,
+    /// The files, as resolved.
+    pub cert: PathBuf,
+    /// The key file, as resolved.
+    pub key: PathBuf,
+}
+
+impl ServerOptions {
+    /// Every listener: its address, and its TLS settings if it speaks TLS.
+    /// `plain` replaces `listen` when not empty (`serve --listen`).
+    pub fn listeners(&self, plain: &[SocketAddr]) -> Vec<(SocketAddr, Option<TlsConfig>)> {
+        let listen = if plain.is_empty() {
+            &self.listen[..]
+        } else {
+            plain
+        };
+        match &self.tls {
+            None => listen.iter().map(|addr| (*addr, None)).collect(),
+            Some(ServerTls {
+                config,
+                listen: None,
+                ..
+            }) => listen
+                .iter()
+                .map(|addr| (*addr, Some(config.clone())))
+                .collect(),
+            Some(ServerTls {
+                config,
+                listen: Some(tls_listen),
+                ..
+            }) => listen
+                .iter()
+                .map(|addr| (*addr, None))
+                .chain(tls_listen.iter().map(|addr| (*addr, Some(config.clone()))))
+                .collect(),
+        }
+    }
 }
 
 /// One string or a list of strings.
@@ -41,6 +114,14 @@ impl OneOrMany {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsTable {
+    cert: String,
+    key: String,
+    listen: Option<OneOrMany>,
+}
+
 /// Parses `IP:PORT`, `[v6]:PORT`, `localhost:PORT` or `*:PORT` (every IPv4
 /// interface).
 pub fn parse_listen(text: &str) -> Option<SocketAddr> {
@@ -57,6 +138,28 @@ pub fn parse_listen(text: &str) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port))
 }
 
+fn addresses(
+    section: &Options<'_>,
+    key: &str,
+    listen: OneOrMany,
+) -> Result<Vec<SocketAddr>, ConfigError> {
+    let texts = listen.into_vec();
+    if texts.is_empty() {
+        return Err(section.error(key, "give at least one address"));
+    }
+    texts
+        .iter()
+        .map(|text| {
+            parse_listen(text).ok_or_else(|| {
+                section.error(
+                    key,
+                    format!("`{text}` is not an address to listen on (expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)"),
+                )
+            })
+        })
+        .collect()
+}
+
 impl ServerOptions {
     /// Reads `[server]`; also returns where `serve` was given, for errors
     /// about the name it refers to.
@@ -65,34 +168,84 @@ impl ServerOptions {
     ) -> Result<(ServerOptions, Option<ConfigError>), ConfigError> {
         let mut options = ServerOptions {
             listen: vec![DEFAULT_LISTEN],
+            tls: None,
             serve: "main".to_owned(),
-            shutdown_grace: None,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            limits: Limits::default(),
+            access_log: None,
         };
         let Some((table, header)) = &doc.server else {
             return Ok((options, None));
         };
         let mut section = Options::new(doc, "server".to_owned(), table, header.clone());
         if let Some(listen) = section.get::<OneOrMany>("listen")? {
-            let texts = listen.into_vec();
-            if texts.is_empty() {
-                return Err(section.error("listen", "give at least one address"));
-            }
-            options.listen = texts
-                .iter()
-                .map(|text| {
-                    parse_listen(text).ok_or_else(|| {
-                        section.error(
-                            "listen",
-                            format!("`{text}` is not an address to listen on (expected IP:PORT, e.g. 127.0.0.1:8080 or [::1]:8080)"),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
+            options.listen = addresses(&section, "listen", listen)?;
+        }
+        if let Some(tls) = section.get::<TlsTable>("tls")? {
+            let cert = doc.resolve(&tls.cert);
+            let key = doc.resolve(&tls.key);
+            let config = TlsConfig::from_pem_files(&cert, &key)
+                .map_err(|err| section.error("tls", err.to_string()))?;
+            let listen = match tls.listen {
+                Some(listen) => Some(addresses(&section, "tls", listen)?),
+                None => None,
+            };
+            options.tls = Some(ServerTls {
+                config,
+                listen,
+                cert,
+                key,
+            });
         }
         if let Some(serve) = section.get::<String>("serve")? {
             options.serve = serve;
         }
-        options.shutdown_grace = section.get::<HumanDuration>("shutdown_grace")?.map(|d| d.0);
+        if let Some(grace) = section.get::<HumanDuration>("shutdown_grace")? {
+            options.shutdown_grace = grace.0;
+        }
+        let limits = &mut options.limits;
+        if let Some(timeout) = section.get::<HumanDuration>("header_timeout")? {
+            if timeout.0.is_zero() {
+                return Err(section.error("header_timeout", "must be more than 0"));
+            }
+            limits.header_timeout = timeout.0;
+        }
+        if let Some(timeout) = section.get::<HumanDuration>("keep_alive_timeout")? {
+            if timeout.0.is_zero() {
+                return Err(section.error("keep_alive_timeout", "must be more than 0"));
+            }
+            limits.keep_alive_timeout = timeout.0;
+        }
+        if let Some(size) = section.get::<ByteSize>("max_header_size")? {
+            if size.0 < 1024 {
+                return Err(section.error("max_header_size", "must be at least 1KiB"));
+            }
+            limits.max_header_size = usize::try_from(size.0).unwrap_or(usize::MAX);
+        }
+        if let Some(size) = section.get::<ByteSize>("max_request_body")? {
+            limits.max_request_body = Some(size.0);
+        }
+        if let Some(count) = section.get::<usize>("max_connections")? {
+            if count == 0 {
+                return Err(section.error("max_connections", "must be at least 1"));
+            }
+            limits.max_connections = count;
+        }
+        if let Some(count) = section.get::<u32>("max_concurrent_streams")? {
+            if count == 0 {
+                return Err(section.error("max_concurrent_streams", "must be at least 1"));
+            }
+            limits.max_concurrent_streams = count;
+        }
+        if let Some(log) = section.get::<String>("access_log")? {
+            let writer = if log == "-" {
+                LogWriter::stderr()
+            } else {
+                LogWriter::file(doc.resolve_unwatched(&log))
+                    .map_err(|err| section.error("access_log", format!("cannot open: {err}")))?
+            };
+            options.access_log = Some(writer);
+        }
         section.finish("[server]")?;
         let reference = section.error("serve", "");
         Ok((options, Some(reference)))

@@ -665,15 +665,18 @@ where
             }
             let already = req.extensions().get::<RemoteUser>().is_some();
             let mut reissue = None;
+            let mut found_user = None;
             let mut user_set = already;
             if !already {
                 match config.identify(&req).await {
                     Identity::Refused(response) => return Ok(response),
                     Identity::User(found) => {
-                        req.extensions_mut().insert(RemoteUser {
+                        let user = RemoteUser {
                             name: found.name,
                             auth_type: found.auth_type.to_owned(),
-                        });
+                        };
+                        found_user = Some(user.clone());
+                        req.extensions_mut().insert(user);
                         req.extensions_mut().insert(UserTokens(found.tokens));
                         reissue = found.reissue;
                         user_set = true;
@@ -703,6 +706,10 @@ where
             }
             if let Some(cookie) = reissue {
                 response.headers_mut().append(SET_COOKIE, cookie);
+            }
+            if let Some(user) = found_user {
+                // For the layers above (an access log).
+                response.extensions_mut().insert(user);
             }
             Ok(response)
         })

@@ -45,4 +45,6 @@ pub mod forwarded;
 mod proxy_fix;
 
 pub use ipnet::IpNet;
-pub use proxy_fix::{OriginalConnection, ProxyFix, ProxyFixLayer, FORWARDING_HEADERS};
+pub use proxy_fix::{
+    OriginalConnection, ProxyFix, ProxyFixLayer, ResponseFuture, FORWARDING_HEADERS,
+};

@@ -1,12 +1,14 @@
 //! The layer: which headers to believe, and what they change.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{HeaderName, HeaderValue, FORWARDED, HOST};
 use http::uri::Scheme;
-use http::{HeaderMap, Request};
+use http::{HeaderMap, Request, Response};
 use ipnet::IpNet;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -299,8 +301,9 @@ impl Config {
     }
 }
 
-/// Applies a fix to a request (all of it: every value was checked).
-fn apply<B>(req: &mut Request<B>, fix: Fix) {
+/// Applies a fix to a request (all of it: every value was checked), and
+/// returns the corrected connection, to report on the response.
+fn apply<B>(req: &mut Request<B>, fix: Fix) -> ConnectionInfo {
     let mut info = ConnectionInfo::of(req);
     let original = OriginalConnection {
         remote_addr: info.remote_addr,
@@ -338,23 +341,24 @@ fn apply<B>(req: &mut Request<B>, fix: Fix) {
             tracing::debug!(error = %err, "X-Forwarded-Prefix not applied");
         }
     }
-    req.extensions_mut().insert(info);
+    req.extensions_mut().insert(info.clone());
     req.extensions_mut().insert(original);
+    info
 }
 
-impl<S, B> Service<Request<B>> for ProxyFix<S>
+impl<S, B, ResB> Service<Request<B>> for ProxyFix<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<B>, Response = Response<ResB>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> S::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let peer = ConnectionInfo::of(&req).remote_addr.ip();
         if !self.config.trusts(peer) {
             if self.config.strip {
@@ -362,16 +366,50 @@ where
                     req.headers_mut().remove(name);
                 }
             }
-            return self.inner.call(req);
+            return ResponseFuture {
+                inner: self.inner.call(req),
+                fixed: None,
+            };
         }
-        match self.config.fix(req.headers()) {
-            Ok(fix) if fix != Fix::default() => apply(&mut req, fix),
-            Ok(_) => {}
+        let fixed = match self.config.fix(req.headers()) {
+            Ok(fix) if fix != Fix::default() => Some(apply(&mut req, fix)),
+            Ok(_) => None,
             Err(Invalid(what, value)) => {
                 tracing::debug!(%peer, value = %value, "forwarding headers ignored: {what}");
+                None
             }
+        };
+        ResponseFuture {
+            inner: self.inner.call(req),
+            fixed,
         }
-        self.inner.call(req)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ProxyFix`]: the inner response, with the corrected
+    /// [`ConnectionInfo`] also put on it for the layers above (an access
+    /// log sees the client's real address wherever it stands).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        fixed: Option<ConnectionInfo>,
+    }
+}
+
+impl<F, ResB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut result = std::task::ready!(this.inner.poll(cx));
+        if let (Ok(response), Some(info)) = (&mut result, this.fixed.take()) {
+            response.extensions_mut().insert(info);
+        }
+        Poll::Ready(result)
     }
 }
 
@@ -398,24 +436,44 @@ mod tests {
 
     /// The request as the service behind the layer receives it.
     fn fixed(layer: ProxyFixLayer, req: Request<()>) -> Request<()> {
-        match layer.layer(Echo).call(req).into_inner() {
-            Ok(req) => req,
-            Err(never) => match never {},
+        respond(layer, req).into_body()
+    }
+
+    /// The response, whose body is the request the service received.
+    fn respond(layer: ProxyFixLayer, req: Request<()>) -> Response<Request<()>> {
+        let mut future = std::pin::pin!(layer.layer(Echo).call(req));
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+        {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => unreachable!("Echo is ready at once"),
         }
+    }
+
+    #[test]
+    fn the_fix_is_reported_on_the_response() {
+        let xff = [("x-forwarded-for", "3.3.3.3")];
+        let response = respond(ProxyFixLayer::new(), request("127.0.0.1:5000", &xff));
+        let info = response.extensions().get::<ConnectionInfo>().unwrap();
+        assert_eq!(info.remote_addr.to_string(), "3.3.3.3:0");
+        let response = respond(ProxyFixLayer::new(), request("10.9.9.9:5000", &xff));
+        assert!(response.extensions().get::<ConnectionInfo>().is_none());
     }
 
     /// A service that hands the request back.
     #[derive(Clone)]
     struct Echo;
     impl Service<Request<()>> for Echo {
-        type Response = Request<()>;
+        type Response = Response<Request<()>>;
         type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<Request<()>, std::convert::Infallible>>;
+        type Future = std::future::Ready<Result<Response<Request<()>>, std::convert::Infallible>>;
         fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             Poll::Ready(Ok(()))
         }
         fn call(&mut self, req: Request<()>) -> Self::Future {
-            std::future::ready(Ok(req))
+            std::future::ready(Ok(Response::new(req)))
         }
     }
 

@@ -27,9 +27,17 @@
 
 #![warn(missing_docs)]
 
+mod body;
+mod io;
+mod limits;
+mod reload;
 mod server;
 mod service;
 mod signal;
+mod tls;
 
-pub use server::{Server, DEFAULT_SHUTDOWN_GRACE};
+pub use limits::Limits;
+pub use reload::{Reloadable, Reloader};
+pub use server::{Builder, Server, DEFAULT_SHUTDOWN_GRACE};
 pub use signal::shutdown_signal;
+pub use tls::TlsConfig;

@@ -1,4 +1,4 @@
-//! The listeners, their accept loops, and shutdown.
+//! The listeners, their accept loop, connections, and shutdown.
 
 use std::future::{poll_fn, Future};
 use std::io;
@@ -11,64 +11,163 @@ use bytes::Bytes;
 use http::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tower_service::Service;
-use towerkit_core::{Body, BoxError, ConnectionInfo};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown, TlsInfo};
 
+use crate::io::{Activity, TimedIo};
 use crate::service::ConnectionService;
 use crate::signal::shutdown_signal;
+use crate::{Limits, TlsConfig};
 
 /// How long in-flight requests get to finish after a shutdown signal, unless
-/// set with [`Server::shutdown_grace`].
+/// set with [`Builder::shutdown_grace`].
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// A server bound to one or more addresses, ready to serve a stack.
 ///
-/// Every connection speaks HTTP/1.1 with keep-alive, or HTTP/2 when the
-/// client opens with the HTTP/2 preface (h2c with prior knowledge).
+/// Every connection speaks HTTP/1.1 with keep-alive, or HTTP/2: chosen by
+/// ALPN on TLS listeners, by the client's opening preface (h2c with prior
+/// knowledge) on plain ones.
 #[derive(Debug)]
 pub struct Server {
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
+    limits: Limits,
     shutdown_grace: Duration,
 }
 
-impl Server {
-    /// Binds every address (port 0 picks a free port: see
-    /// [`local_addrs`](Server::local_addrs)). The error names the address
-    /// that failed.
-    pub async fn bind(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<Server> {
-        let mut listeners = Vec::new();
-        for addr in addrs {
-            let listener = TcpListener::bind(addr).await.map_err(|err| {
-                io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
-            })?;
-            listeners.push(listener);
-        }
-        if listeners.is_empty() {
+/// Sets up a [`Server`]: its listeners, plain or TLS, its limits and its
+/// shutdown grace.
+///
+/// ```no_run
+/// use towerkit_core::app::Text;
+/// use towerkit_server::{Server, TlsConfig};
+///
+/// # async fn run() -> std::io::Result<()> {
+/// let tls = TlsConfig::from_pem_files("cert.pem".as_ref(), "key.pem".as_ref())?;
+/// let server = Server::builder()
+///     .listen("127.0.0.1:8080".parse().unwrap())
+///     .listen_tls("127.0.0.1:8443".parse().unwrap(), tls)
+///     .bind()
+///     .await?;
+/// server.serve(Text::new("hello\n")).await
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct Builder {
+    listen: Vec<(SocketAddr, Option<TlsConfig>)>,
+    limits: Limits,
+    shutdown_grace: Option<Duration>,
+}
+
+impl Builder {
+    /// Adds a plain-HTTP listener (port 0 picks a free port: see
+    /// [`Server::local_addrs`]).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push((addr, None));
+        self
+    }
+
+    /// Adds a TLS listener.
+    pub fn listen_tls(mut self, addr: SocketAddr, tls: TlsConfig) -> Self {
+        self.listen.push((addr, Some(tls)));
+        self
+    }
+
+    /// Sets the limits and timeouts (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long in-flight requests get to finish once shutdown starts;
+    /// connections still open after it are closed. Default: 30 seconds.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = Some(grace);
+        self
+    }
+
+    /// Binds every listener. The error names the address that failed.
+    pub async fn bind(self) -> io::Result<Server> {
+        if self.listen.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no address to listen on",
             ));
         }
+        let mut listeners = Vec::new();
+        for (addr, tls) in self.listen {
+            let listener = TcpListener::bind(addr).await.map_err(|err| {
+                io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
+            })?;
+            let local_addr = listener.local_addr()?;
+            listeners.push(Listener {
+                listener,
+                local_addr,
+                tls,
+            });
+        }
         Ok(Server {
             listeners,
-            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            limits: self.limits,
+            shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         })
     }
+}
 
-    /// The addresses actually bound, in the order given to
-    /// [`bind`](Server::bind).
+#[derive(Debug)]
+struct Listener {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<TlsConfig>,
+}
+
+/// What every connection task shares.
+struct Shared {
+    builder: auto::Builder<TokioExecutor>,
+    limits: Limits,
+    shutdown: CancellationToken,
+}
+
+impl Server {
+    /// Starts setting up a server.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Binds plain-HTTP listeners on every address with the default limits;
+    /// short for [`Server::builder`] with [`listen`](Builder::listen) for
+    /// each.
+    pub async fn bind(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<Server> {
+        addrs
+            .into_iter()
+            .fold(Server::builder(), Builder::listen)
+            .bind()
+            .await
+    }
+
+    /// The addresses actually bound, in the order they were added.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().map(|l| l.local_addr).collect()
+    }
+
+    /// The bound listeners as URLs (`http://…` or `https://…`), to print.
+    pub fn urls(&self) -> Vec<String> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .map(|l| {
+                let scheme = if l.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}", l.local_addr)
+            })
             .collect()
     }
 
-    /// How long in-flight requests get to finish once shutdown starts;
-    /// connections still open after it are closed.
+    /// How long in-flight requests get to finish once shutdown starts.
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
         self
@@ -88,8 +187,9 @@ impl Server {
 
     /// Serves `service` until `signal` completes, then: stops accepting
     /// (the listening sockets are closed, so new connections are refused),
-    /// lets in-flight requests finish within the grace period, and closes
-    /// what is left.
+    /// ends event streams and asks each connection to close after its
+    /// current request (HTTP/2: GOAWAY), gives them the grace period, and
+    /// closes what is left.
     pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> io::Result<()>
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
@@ -99,29 +199,39 @@ impl Server {
         B::Error: Into<BoxError>,
         F: Future<Output = ()>,
     {
+        let limits = self.limits;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
+            // TimedIo runs the header and keep-alive timeouts.
             .header_read_timeout(None)
+            .max_buf_size(limits.max_header_size.max(8192))
             .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
-        let builder = Arc::new(builder);
-        let listeners: Vec<(TcpListener, SocketAddr)> = self
-            .listeners
-            .into_iter()
-            .map(|listener| listener.local_addr().map(|addr| (listener, addr)))
-            .collect::<io::Result<_>>()?;
-        for (_, local_addr) in &listeners {
-            tracing::info!(%local_addr, "accepting connections");
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
+        let shared = Arc::new(Shared {
+            builder,
+            limits: limits.clone(),
+            shutdown: CancellationToken::new(),
+        });
+        let listeners = self.listeners;
+        for listener in &listeners {
+            let tls = if listener.tls.is_some() { " (TLS)" } else { "" };
+            tracing::info!(local_addr = %listener.local_addr, "accepting connections{tls}");
         }
 
         let graceful = GracefulShutdown::new();
+        let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let mut connections = JoinSet::new();
         let mut next = 0;
         let pause = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(pause);
         let mut paused = false;
+        let mut permit: Option<OwnedSemaphorePermit> = None;
         tokio::pin!(signal);
         loop {
             tokio::select! {
@@ -129,12 +239,27 @@ impl Server {
                 () = &mut signal => break,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 () = &mut pause, if paused => paused = false,
-                (accepted, local_addr) = poll_fn(|cx| poll_accept(&listeners, &mut next, cx)), if !paused => {
+                acquired = permits.clone().acquire_owned(), if permit.is_none() => {
+                    permit = acquired.ok();
+                    if permit.is_none() {
+                        break;
+                    }
+                    if permits.available_permits() == 0 {
+                        tracing::warn!(max_connections = limits.max_connections, "at the connection limit: accepting pauses");
+                    }
+                }
+                (accepted, index) = poll_fn(|cx| poll_accept(&listeners, &mut next, cx)), if !paused && permit.is_some() => {
                     match accepted {
                         Ok((stream, remote_addr)) => {
-                            let info = ConnectionInfo::new(remote_addr, local_addr);
-                            let connection = ConnectionService { inner: service.clone(), info };
-                            connections.spawn(serve_connection(&builder, &graceful, stream, connection));
+                            let listener = &listeners[index];
+                            let info = ConnectionInfo::new(remote_addr, listener.local_addr);
+                            let connection = Connection {
+                                stream,
+                                info,
+                                tls: listener.tls.clone(),
+                                permit: permit.take(),
+                            };
+                            connections.spawn(connection.serve(shared.clone(), &graceful, service.clone()));
                         }
                         Err(err) if is_per_connection(&err) => {
                             tracing::debug!(error = %err, "a connection failed before it was accepted");
@@ -157,6 +282,7 @@ impl Server {
             grace = ?self.shutdown_grace,
             "shutting down: no longer accepting"
         );
+        shared.shutdown.cancel();
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections finished"),
             () = tokio::time::sleep(self.shutdown_grace) => {
@@ -172,46 +298,125 @@ impl Server {
 /// Accepts from whichever listener is ready, starting after the one that
 /// accepted last so that a busy listener cannot starve the others.
 fn poll_accept(
-    listeners: &[(TcpListener, SocketAddr)],
+    listeners: &[Listener],
     next: &mut usize,
     cx: &mut Context<'_>,
-) -> Poll<(io::Result<(TcpStream, SocketAddr)>, SocketAddr)> {
+) -> Poll<(io::Result<(TcpStream, SocketAddr)>, usize)> {
     for offset in 0..listeners.len() {
         let index = (*next + offset) % listeners.len();
-        let (listener, local_addr) = &listeners[index];
-        if let Poll::Ready(accepted) = listener.poll_accept(cx) {
+        if let Poll::Ready(accepted) = listeners[index].listener.poll_accept(cx) {
             *next = index + 1;
-            return Poll::Ready((accepted, *local_addr));
+            return Poll::Ready((accepted, index));
         }
     }
     Poll::Pending
 }
 
-/// Serves one connection until it ends, or until graceful shutdown has
-/// asked it to end and it has.
-fn serve_connection<S, B>(
-    builder: &Arc<auto::Builder<TokioExecutor>>,
-    graceful: &GracefulShutdown,
+/// An accepted connection, before its TLS handshake.
+struct Connection {
     stream: TcpStream,
-    service: ConnectionService<S>,
-) -> impl Future<Output = ()> + Send + 'static
-where
+    info: ConnectionInfo,
+    tls: Option<TlsConfig>,
+    /// Its place under `max_connections`, given back when it closes.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Connection {
+    /// Serves the connection until it ends, or until graceful shutdown has
+    /// asked it to end and it has. The watcher is registered at once, while
+    /// the accept loop still holds `graceful`.
+    fn serve<S, B>(
+        self,
+        shared: Arc<Shared>,
+        graceful: &GracefulShutdown,
+        service: S,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let watcher = graceful.watcher();
+        async move {
+            let Connection {
+                stream,
+                mut info,
+                tls,
+                permit,
+            } = self;
+            let _ = stream.set_nodelay(true);
+            let remote_addr = info.remote_addr;
+            match tls {
+                None => serve_io(&shared, watcher, stream, info, false, service).await,
+                Some(tls) => {
+                    let handshake = tls.acceptor().accept(stream);
+                    let stream =
+                        match tokio::time::timeout(shared.limits.header_timeout, handshake).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(err)) => {
+                                tracing::debug!(%remote_addr, error = %err, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote_addr, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let (_, session) = stream.get_ref();
+                    let mut tls_info = TlsInfo::default();
+                    tls_info.server_name = session.server_name().map(str::to_owned);
+                    tls_info.alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+                    let http2 = tls_info.alpn.as_deref() == Some(b"h2");
+                    info.scheme = http::uri::Scheme::HTTPS;
+                    info.tls = Some(tls_info);
+                    serve_io(&shared, watcher, stream, info, http2, service).await;
+                }
+            }
+            drop(permit);
+        }
+    }
+}
+
+/// Runs HTTP over an established (plain or TLS) stream.
+async fn serve_io<T, S, B>(
+    shared: &Shared,
+    watcher: Watcher,
+    io: T,
+    info: ConnectionInfo,
+    http2: bool,
+    inner: S,
+) where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let _ = stream.set_nodelay(true);
-    let remote_addr = service.info.remote_addr;
-    let connection = builder
-        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-        .into_owned();
-    let connection = graceful.watch(connection);
-    async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
-        }
+    let remote_addr = info.remote_addr;
+    let activity = Arc::new(Activity::default());
+    let service = ConnectionService {
+        inner,
+        info,
+        activity: activity.clone(),
+        shutdown: Shutdown::new(shared.shutdown.clone()),
+        max_request_body: shared.limits.max_request_body,
+    };
+    let limits = &shared.limits;
+    let io = TimedIo::new(
+        io,
+        activity,
+        limits.header_timeout,
+        limits.keep_alive_timeout,
+        http2,
+    );
+    let connection = shared
+        .builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
     }
 }
 

@@ -5,21 +5,32 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT};
+use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_TYPE};
 use http::{Method, Request, Response, Uri};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use tower::util::Oneshot;
 use tower_service::Service;
-use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, Shutdown};
+
+use crate::body::{LimitedBody, ResponseBody};
+use crate::io::Activity;
 
 /// Serves one connection's requests with a clone of the stack: inserts the
-/// [`ConnectionInfo`], turns hyper's body into a [`Body`], and turns an error
-/// the stack returns into an error page rather than a dropped connection.
+/// [`ConnectionInfo`] and [`Shutdown`], turns hyper's body into a [`Body`]
+/// held to the body limit, turns an error the stack returns into an error
+/// page rather than a dropped connection, and reports each request's start
+/// and end to the connection's [`Activity`].
 #[derive(Clone, Debug)]
 pub(crate) struct ConnectionService<S> {
     pub(crate) inner: S,
     pub(crate) info: ConnectionInfo,
+    pub(crate) activity: Arc<Activity>,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) max_request_body: Option<u64>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
@@ -29,21 +40,58 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<Body>;
+    type Response = Response<ResponseBody>;
     type Error = Infallible;
     type Future = ResponseFuture<S, Request<Body>>;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
-        let mut req = req.map(Body::new);
-        req.extensions_mut().insert(self.info.clone());
+        self.activity.started();
         let context = ErrorContext {
             accept: req.headers().get(ACCEPT).cloned(),
             method: req.method().clone(),
             uri: req.uri().clone(),
         };
+        let body = match self.max_request_body {
+            Some(limit) if !req.body().is_end_stream() => {
+                match req.body().size_hint().exact() {
+                    // hyper holds the body to its Content-Length.
+                    Some(length) if length <= limit => None,
+                    Some(length) => {
+                        tracing::debug!(length, limit, "request body over the limit: 413");
+                        let exception = HttpException::payload_too_large()
+                            .with_detail(format!("The request body may be at most {limit} bytes."));
+                        let format = Format::negotiate(context.accept.as_ref());
+                        let mut response = exception.to_response(format);
+                        // The body was not read: the connection cannot be reused.
+                        response
+                            .headers_mut()
+                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                        return ResponseFuture {
+                            state: State::Answered {
+                                response: Some(response),
+                            },
+                            activity: Some(self.activity.clone()),
+                            shutdown: None,
+                        };
+                    }
+                    None => Some(limit),
+                }
+            }
+            _ => None,
+        };
+        let mut req = match body {
+            Some(limit) => req.map(|incoming| Body::new(LimitedBody::new(incoming, limit))),
+            None => req.map(Body::new),
+        };
+        req.extensions_mut().insert(self.info.clone());
+        req.extensions_mut().insert(self.shutdown.clone());
         ResponseFuture {
-            inner: Oneshot::new(self.inner.clone(), req),
-            context: Some(context),
+            state: State::Called {
+                inner: Oneshot::new(self.inner.clone(), req),
+                context: Some(context),
+            },
+            activity: Some(self.activity.clone()),
+            shutdown: Some(self.shutdown.clone()),
         }
     }
 }
@@ -59,8 +107,33 @@ pin_project_lite::pin_project! {
     /// The future of [`ConnectionService`].
     pub(crate) struct ResponseFuture<S: Service<R>, R> {
         #[pin]
-        inner: Oneshot<S, R>,
-        context: Option<ErrorContext>,
+        state: State<S, R>,
+        // Handed to the response body; still here if the future is dropped
+        // (the client went away), which ends the request too.
+        activity: Option<Arc<Activity>>,
+        shutdown: Option<Shutdown>,
+    }
+
+    impl<S: Service<R>, R> PinnedDrop for ResponseFuture<S, R> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(activity) = this.project().activity.take() {
+                activity.finished();
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<S: Service<R>, R> {
+        Called {
+            #[pin]
+            inner: Oneshot<S, R>,
+            context: Option<ErrorContext>,
+        },
+        Answered {
+            response: Option<Response<Body>>,
+        },
     }
 }
 
@@ -71,28 +144,50 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Body>, Infallible>;
+    type Output = Result<Response<ResponseBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = std::task::ready!(this.inner.poll(cx));
-        Poll::Ready(Ok(match result {
-            Ok(response) => response.map(Body::new),
-            Err(err) => {
-                let err: BoxError = err.into();
-                let exception = HttpException::from_error(&err);
-                let context = this.context.take();
-                if let Some(ErrorContext { method, uri, .. }) = &context {
-                    let path = uri.path();
-                    if err.is::<HttpException>() {
-                        tracing::debug!(%method, %path, status = %exception.status(), "answered with an HTTP exception");
-                    } else {
-                        tracing::error!(%method, %path, error = %err, "the stack failed; answered 500");
-                    }
-                }
-                let accept = context.and_then(|c| c.accept);
-                exception.to_response(Format::negotiate(accept.as_ref()))
-            }
-        }))
+        let response = match this.state.project() {
+            StateProj::Called { inner, context } => match std::task::ready!(inner.poll(cx)) {
+                Ok(response) => response.map(Body::new),
+                Err(err) => error_response(err.into(), context.take()),
+            },
+            StateProj::Answered { response } => response.take().unwrap_or_default(),
+        };
+        let shutdown = match this.shutdown.take() {
+            Some(shutdown) if is_event_stream(&response) => Some(shutdown.requested()),
+            _ => None,
+        };
+        let Some(activity) = this.activity.take() else {
+            // Polled again after it completed: hyper never does.
+            return Poll::Pending;
+        };
+        Poll::Ready(Ok(
+            response.map(|body| ResponseBody::new(body, activity, shutdown))
+        ))
     }
+}
+
+fn is_event_stream<B>(response: &Response<B>) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+}
+
+fn error_response(err: BoxError, context: Option<ErrorContext>) -> Response<Body> {
+    let exception = HttpException::from_error(&err);
+    if let Some(ErrorContext { method, uri, .. }) = &context {
+        let path = uri.path();
+        if exception.status() != http::StatusCode::INTERNAL_SERVER_ERROR
+            || err.is::<HttpException>()
+        {
+            tracing::debug!(%method, %path, status = %exception.status(), "answered with an HTTP exception");
+        } else {
+            tracing::error!(%method, %path, error = %err, "the stack failed; answered 500");
+        }
+    }
+    let accept = context.and_then(|c| c.accept);
+    exception.to_response(Format::negotiate(accept.as_ref()))
 }

@@ -99,12 +99,25 @@ impl HttpException {
     }
 
     /// The exception an error stands for: the [`HttpException`] itself when
-    /// it is one, else a 500 that reveals nothing of the error.
+    /// it is one or was caused by one (a request body that went over its
+    /// limit, inside the error of whoever read it), else a 500 that reveals
+    /// nothing of the error.
     pub fn from_error(err: &BoxError) -> HttpException {
-        match err.downcast_ref::<HttpException>() {
-            Some(exception) => exception.clone(),
-            None => HttpException::internal_server_error(),
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
+        while let Some(err) = cause {
+            if let Some(exception) = err.downcast_ref::<HttpException>() {
+                return exception.clone();
+            }
+            // An io::Error's `source` skips the error it wraps; look at it.
+            cause = match err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(wrapped) => Some(wrapped),
+                None => err.source(),
+            };
         }
+        HttpException::internal_server_error()
     }
 
     /// Renders the response in the format the request's `Accept` prefers.
@@ -357,5 +370,10 @@ mod tests {
         assert_eq!(e.detail(), None);
         let err: BoxError = Box::new(HttpException::gone().with_detail("bye"));
         assert_eq!(HttpException::from_error(&err).detail(), Some("bye"));
+        let wrapped: BoxError = Box::new(std::io::Error::other(HttpException::payload_too_large()));
+        assert_eq!(
+            HttpException::from_error(&wrapped).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 }

@@ -1,0 +1,61 @@
+//! What the server puts up with from a client.
+
+use std::time::Duration;
+
+/// The limits and timeouts a [`Server`](crate::Server) enforces on every
+/// connection. The defaults suit a server on the open internet; change a
+/// field and pass the result to
+/// [`Builder::limits`](crate::Builder::limits).
+///
+/// ```
+/// use std::time::Duration;
+/// use towerkit_server::Limits;
+///
+/// let mut limits = Limits::default();
+/// limits.max_request_body = Some(64 << 20); // 64 MiB uploads
+/// limits.keep_alive_timeout = Duration::from_secs(5);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// How long a client has to send a request's head (the request line and
+    /// headers) from its first byte, and a new connection to send its first
+    /// request (TLS handshake included). Past it the client gets
+    /// `408 Request Timeout` where possible, and the connection is closed: a
+    /// slow-loris client holds a connection no longer than this.
+    /// Default: 10 seconds.
+    pub header_timeout: Duration,
+    /// How long an HTTP/1.1 connection may sit idle between requests before
+    /// it is closed. Default: 60 seconds.
+    pub keep_alive_timeout: Duration,
+    /// The most bytes a request head may take (HTTP/1.1), or its header list
+    /// (HTTP/2); a longer one gets `431 Request Header Fields Too Large`.
+    /// Default: 64 KiB.
+    pub max_header_size: usize,
+    /// The most bytes a request body may carry, or `None` for no limit. A
+    /// larger `Content-Length` gets `413 Content Too Large` before the stack
+    /// is called; a chunked body is counted as it streams, and the read that
+    /// crosses the limit fails with a 413
+    /// [`HttpException`](towerkit_core::HttpException). Default: 16 MiB.
+    pub max_request_body: Option<u64>,
+    /// The most connections open at once, over all listeners. At the limit
+    /// the server stops accepting until one closes (clients wait in the
+    /// kernel's backlog). Default: 10,000.
+    pub max_connections: usize,
+    /// The most HTTP/2 streams a client may have open at once on one
+    /// connection. Default: 200.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            max_header_size: 64 * 1024,
+            max_request_body: Some(16 * 1024 * 1024),
+            max_connections: 10_000,
+            max_concurrent_streams: 200,
+        }
+    }
+}
