@@ -25,7 +25,7 @@ use http::{Request, Response};
 use http_body_util::StreamBody;
 use towerkit::core::recursive::{Forward, Recursive};
 use towerkit::core::session::SessionFactory;
-use towerkit::core::{handler, Body, BoxError, HttpException};
+use towerkit::core::{handler, Body, BoxError, HttpException, Shutdown};
 use towerkit::deploy::{boxed_app, Registry};
 
 fn main() -> ExitCode {
@@ -102,17 +102,29 @@ fn main() -> ExitCode {
                 }
                 // Subscribed now: every POST from here on releases one event.
                 let turns = next.subscribe();
-                let stream =
-                    futures_util::stream::unfold((1u32, turns), |(n, mut turns)| async move {
-                        if n > 1 && turns.recv().await.is_err() {
-                            return None;
+                // The stream ends itself when the server shuts down, so that
+                // even a compressed stream is closed properly.
+                let shutdown = req
+                    .extensions()
+                    .get::<Shutdown>()
+                    .cloned()
+                    .unwrap_or_default();
+                let stream = futures_util::stream::unfold(
+                    (1u32, turns, shutdown),
+                    |(n, mut turns, shutdown)| async move {
+                        if n > 1 {
+                            tokio::select! {
+                                turn = turns.recv() => turn.ok()?,
+                                _ = shutdown.requested() => return None,
+                            }
                         }
                         let event = Bytes::from(format!("data: {n}\n\n"));
                         Some((
                             Ok::<_, BoxError>(http_body::Frame::data(event)),
-                            (n + 1, turns),
+                            (n + 1, turns, shutdown),
                         ))
-                    });
+                    },
+                );
                 let mut response = Response::new(Body::new(StreamBody::new(stream)));
                 response.headers_mut().insert(
                     http::header::CONTENT_TYPE,

@@ -98,3 +98,63 @@ fn stuck_requests_are_cut_at_the_end_of_the_grace_period() {
     // The connection is closed: read ends (EOF or reset), it does not hang.
     let _ = stuck.read_to_end(&mut rest);
 }
+
+/// An open event stream, plain or gzipped, ends cleanly soon after SIGTERM
+/// rather than holding shutdown for the whole grace period.
+#[test]
+fn open_event_streams_end_on_sigterm() {
+    if !common::require("curl") {
+        return;
+    }
+    let stack = Stack::new(
+        "[server]\nshutdown_grace = \"60s\"\n\
+         [composite.main]\nuse = \"urlmap\"\n\"/plain\" = \"events\"\n\"/gzip\" = \"zipped\"\n\
+         [pipeline.zipped]\npipeline = [\"gzip\", \"events\"]\n\
+         [filter.gzip]\nuse = \"gzip\"\n[app.events]\nuse = \"events\"\n",
+    );
+    let mut server = stack.serve_with(common::own_factories(), &["127.0.0.1:0"]);
+    let streams: Vec<_> = ["/plain", "/gzip"]
+        .iter()
+        .map(|path| {
+            let mut child = std::process::Command::new("curl")
+                .args([
+                    "-sSN",
+                    "--compressed",
+                    "--max-time",
+                    "50",
+                    &server.url(path),
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("curl");
+            // The first event is there: the stream is open.
+            let mut first = [0u8; 9];
+            child
+                .stdout
+                .as_mut()
+                .unwrap()
+                .read_exact(&mut first)
+                .unwrap();
+            assert_eq!(&first, b"data: 1\n\n");
+            child
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    server.signal(libc::SIGTERM);
+    assert!(server.wait().success(), "{:?}", server.stderr());
+    for child in streams {
+        let output = child.wait_with_output().unwrap();
+        // curl saw a complete response (a cut gzip stream would fail).
+        assert!(output.status.success(), "{output:?}");
+    }
+    assert!(
+        server
+            .stderr()
+            .iter()
+            .any(|l| l.contains("all connections finished")),
+        "the streams held shutdown until the grace ran out ({:?}): {:?}",
+        started.elapsed(),
+        server.stderr()
+    );
+}

@@ -72,12 +72,31 @@ impl Stack {
     }
 
     /// Serves the stack with another program that offers `serve`.
-    pub fn serve_with(&self, mut command: Command, listen: &[&str]) -> Running {
-        command.arg("serve").arg(&self.config);
+    pub fn serve_with(&self, command: Command, listen: &[&str]) -> Running {
+        self.serve_expecting(command, listen, &[], listen.len())
+    }
+
+    /// Serves with `--listen` for each of `listen` and the extra `args`,
+    /// waiting for `listeners` listening lines.
+    pub fn serve_expecting(
+        &self,
+        mut command: Command,
+        listen: &[&str],
+        args: &[&str],
+        listeners: usize,
+    ) -> Running {
+        command.arg("serve").arg(&self.config).args(args);
         for addr in listen {
             command.arg("--listen").arg(addr);
         }
-        Running::start(command, listen.len())
+        Running::start(command, listeners)
+    }
+
+    /// Writes a file beside the stack file.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.config.parent().expect("a folder").join(name);
+        std::fs::write(&path, contents).expect("write beside the stack");
+        path
     }
 }
 
@@ -108,8 +127,9 @@ impl Running {
         let keep = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().parse::<SocketAddr>().expect("address"));
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let addr = url.trim().split("://").nth(1).expect("a URL");
+                    let _ = tx.send(addr.parse::<SocketAddr>().expect("address"));
                 }
                 keep.lock().unwrap().push(line);
             }

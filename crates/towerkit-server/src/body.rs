@@ -70,10 +70,11 @@ impl http_body::Body for LimitedBody {
 ///
 /// Dropping it (hyper does once the last byte is written, or the client
 /// went away) tells the connection's [`Activity`] that the request is over.
-/// A `text/event-stream` response is also given the shutdown signal: when
-/// the server shuts down it ends at the next event boundary, so that the
-/// client sees a complete stream (and an `EventSource` reconnects,
-/// elsewhere) rather than waiting for the grace period to run out.
+/// A `text/event-stream` response (not compressed) is also given the
+/// shutdown signal: when the server shuts down it ends at the next frame
+/// boundary, so that the client sees a complete stream (and an
+/// `EventSource` reconnects, elsewhere) rather than waiting for the grace
+/// period to run out.
 pub(crate) struct ResponseBody {
     inner: Body,
     activity: Arc<Activity>,

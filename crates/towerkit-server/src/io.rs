@@ -84,13 +84,82 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: T,
         activity: Arc<Activity>,
-        header_timeout: Duration,
-        keep_alive_timeout: Duration,
-        phase: Phase,
-        deadline: Instant,
-        seen_finished: u64,
+        clock: Clock,
         first_read: bool,
-        timer: Pin<Box<Sleep>>,
+    }
+}
+
+/// The phase a connection is in, its deadline, and the one timer.
+struct Clock {
+    header_timeout: Duration,
+    keep_alive_timeout: Duration,
+    phase: Phase,
+    deadline: Instant,
+    /// The finished-request count when the phase was last set.
+    seen_finished: u64,
+    timer: Pin<Box<Sleep>>,
+}
+
+impl Clock {
+    /// Moves the deadline; the timer is only moved when it would otherwise
+    /// fire too late. Firing early is fine: [`Clock::expired`] re-arms it.
+    fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        if deadline < self.timer.deadline() {
+            self.timer.as_mut().reset(deadline);
+        }
+    }
+
+    /// Starts the idle phase if a response ended since the last look, and
+    /// says whether it did. Called from reads and from flushes: hyper may
+    /// read (while the request is still busy) before it drops the response
+    /// body, and then wait for the socket alone, so the flush that sends the
+    /// response's end must arm the timer.
+    fn note_idle(&mut self, activity: &Activity) -> bool {
+        if self.phase == Phase::Off || activity.busy() {
+            return false;
+        }
+        let finished = activity.finished_count();
+        if finished == self.seen_finished {
+            return false;
+        }
+        self.seen_finished = finished;
+        self.phase = Phase::Idle;
+        let now = Instant::now();
+        if self.timer.is_elapsed() {
+            let next = now + self.header_timeout.min(self.keep_alive_timeout);
+            self.timer.as_mut().reset(next);
+        }
+        self.set_deadline(now + self.keep_alive_timeout);
+        true
+    }
+
+    /// Bytes of a request head arrived while no request was busy.
+    fn note_head(&mut self, activity: &Activity) {
+        let finished = activity.finished_count();
+        if finished != self.seen_finished || self.phase == Phase::Idle {
+            // The first bytes of the next request: its head is due.
+            self.seen_finished = finished;
+            self.set_deadline(Instant::now() + self.header_timeout);
+        }
+        self.phase = Phase::Head { bytes: true };
+    }
+
+    /// Polls the timer: ready once the deadline has passed.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= self.deadline {
+                return true;
+            }
+            // Armed early: re-arm, at most one header timeout ahead so that
+            // a later, earlier deadline never needs the timer moved back.
+            let next = self.deadline.min(now + self.header_timeout);
+            self.timer.as_mut().reset(next);
+        }
     }
 }
 
@@ -108,17 +177,19 @@ impl<T> TimedIo<T> {
         TimedIo {
             inner,
             activity,
-            header_timeout,
-            keep_alive_timeout,
-            phase: if http2 {
-                Phase::Off
-            } else {
-                Phase::Head { bytes: false }
+            clock: Clock {
+                header_timeout,
+                keep_alive_timeout,
+                phase: if http2 {
+                    Phase::Off
+                } else {
+                    Phase::Head { bytes: false }
+                },
+                deadline,
+                seen_finished: 0,
+                timer: Box::pin(tokio::time::sleep_until(deadline)),
             },
-            deadline,
-            seen_finished: 0,
             first_read: true,
-            timer: Box::pin(tokio::time::sleep_until(deadline)),
         }
     }
 }
@@ -130,9 +201,10 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut this = self.project();
+        let clock = this.clock;
         let before = buf.filled().len();
         let result = this.inner.as_mut().poll_read(cx, buf);
-        if *this.phase == Phase::Off {
+        if clock.phase == Phase::Off {
             return result;
         }
         match result {
@@ -142,19 +214,9 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
                     return Poll::Ready(Ok(()));
                 }
                 if std::mem::take(this.first_read) && read.starts_with(H2_PREFACE_START) {
-                    *this.phase = Phase::Off;
-                    return Poll::Ready(Ok(()));
-                }
-                if !this.activity.busy() {
-                    let finished = this.activity.finished_count();
-                    let new_head = finished != *this.seen_finished || *this.phase == Phase::Idle;
-                    *this.seen_finished = finished;
-                    if new_head {
-                        // The first bytes of the next request: its head is due.
-                        let deadline = Instant::now() + *this.header_timeout;
-                        set_deadline(this.deadline, this.timer.as_mut(), deadline);
-                    }
-                    *this.phase = Phase::Head { bytes: true };
+                    clock.phase = Phase::Off;
+                } else if !this.activity.busy() {
+                    clock.note_head(this.activity);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -163,55 +225,28 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
                 if this.activity.busy() {
                     return Poll::Pending;
                 }
-                let finished = this.activity.finished_count();
-                if finished != *this.seen_finished {
-                    // A response ended since we last looked: idle from now.
-                    *this.seen_finished = finished;
-                    *this.phase = Phase::Idle;
-                    let deadline = Instant::now() + *this.keep_alive_timeout;
-                    set_deadline(this.deadline, this.timer.as_mut(), deadline);
+                clock.note_idle(this.activity);
+                if !clock.expired(cx) {
+                    return Poll::Pending;
                 }
-                loop {
-                    if this.timer.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    let now = Instant::now();
-                    if now < *this.deadline {
-                        // Armed early (see set_deadline): re-arm, at most one
-                        // header timeout ahead so that a later, earlier
-                        // deadline never needs the timer moved back.
-                        let next = (*this.deadline).min(now + *this.header_timeout);
-                        this.timer.as_mut().reset(next);
-                        continue;
-                    }
-                    return Poll::Ready(Err(match *this.phase {
-                        Phase::Head { bytes: true } => {
-                            // Nothing of a response is under way (the
-                            // connection is not busy), so the socket is ours.
-                            let _ = this.inner.as_mut().poll_write(cx, REQUEST_TIMEOUT);
-                            io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                "the request head did not arrive within the header timeout",
-                            )
-                        }
-                        Phase::Head { bytes: false } => io::Error::new(
+                Poll::Ready(Err(match clock.phase {
+                    Phase::Head { bytes: true } => {
+                        // Nothing of a response is under way (the connection
+                        // is not busy), so the socket is ours.
+                        let _ = this.inner.as_mut().poll_write(cx, REQUEST_TIMEOUT);
+                        io::Error::new(
                             io::ErrorKind::TimedOut,
-                            "no request within the header timeout",
-                        ),
-                        _ => io::Error::new(io::ErrorKind::TimedOut, "keep-alive timeout"),
-                    }));
-                }
+                            "the request head did not arrive within the header timeout",
+                        )
+                    }
+                    Phase::Head { bytes: false } => io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no request within the header timeout",
+                    ),
+                    _ => io::Error::new(io::ErrorKind::TimedOut, "keep-alive timeout"),
+                }))
             }
         }
-    }
-}
-
-/// Moves the deadline; the timer is only moved when it would otherwise fire
-/// too late. Firing early is fine: the reader re-arms it.
-fn set_deadline(slot: &mut Instant, timer: Pin<&mut Sleep>, deadline: Instant) {
-    *slot = deadline;
-    if deadline < timer.deadline() {
-        timer.reset(deadline);
     }
 }
 
@@ -237,7 +272,13 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        let flushed = this.inner.poll_flush(cx);
+        if this.clock.note_idle(this.activity) {
+            // Register the timer with this task: nothing else may poll it.
+            let _ = this.clock.expired(cx);
+        }
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

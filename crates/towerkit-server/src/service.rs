@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_TYPE};
+use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE};
 use http::{Method, Request, Response, Uri};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -156,7 +156,7 @@ where
             StateProj::Answered { response } => response.take().unwrap_or_default(),
         };
         let shutdown = match this.shutdown.take() {
-            Some(shutdown) if is_event_stream(&response) => Some(shutdown.requested()),
+            Some(shutdown) if is_plain_event_stream(&response) => Some(shutdown.requested()),
             _ => None,
         };
         let Some(activity) = this.activity.take() else {
@@ -169,11 +169,15 @@ where
     }
 }
 
-fn is_event_stream<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
+/// An event stream the server may end between two frames on shutdown:
+/// one with a `Content-Encoding` would be cut mid-encoding, so it is left to
+/// end itself (see [`Shutdown`]) or to be closed when the grace runs out.
+fn is_plain_event_stream<B>(response: &Response<B>) -> bool {
+    let headers = response.headers();
+    headers
         .get(CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
+        && !headers.contains_key(CONTENT_ENCODING)
 }
 
 fn error_response(err: BoxError, context: Option<ErrorContext>) -> Response<Body> {

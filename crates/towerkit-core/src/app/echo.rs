@@ -33,6 +33,7 @@ impl<B> Service<Request<B>> for Echo
 where
     B: http_body::Body + Send + 'static,
     B::Data: Send,
+    B::Error: Into<crate::BoxError>,
 {
     type Response = Response<Body>;
     type Error = Infallible;
@@ -55,9 +56,12 @@ where
                             length += data.remaining() as u64;
                         }
                     }
-                    Err(_) => {
-                        let exception = HttpException::bad_request()
-                            .with_detail("the request body could not be read");
+                    Err(err) => {
+                        // Over the server's limit: 413; cut short: 400.
+                        let exception = HttpException::find(&err.into()).unwrap_or_else(|| {
+                            HttpException::bad_request()
+                                .with_detail("the request body could not be read")
+                        });
                         return Ok(exception.into());
                     }
                 }

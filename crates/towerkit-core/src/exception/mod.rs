@@ -99,14 +99,20 @@ impl HttpException {
     }
 
     /// The exception an error stands for: the [`HttpException`] itself when
-    /// it is one or was caused by one (a request body that went over its
-    /// limit, inside the error of whoever read it), else a 500 that reveals
-    /// nothing of the error.
+    /// it is one or was caused by one (see [`find`](HttpException::find)),
+    /// else a 500 that reveals nothing of the error.
     pub fn from_error(err: &BoxError) -> HttpException {
+        Self::find(err).unwrap_or_else(HttpException::internal_server_error)
+    }
+
+    /// The [`HttpException`] an error is or was caused by, following its
+    /// sources: a request body over the server's limit fails with a 413,
+    /// which may reach a layer inside the error of whoever read the body.
+    pub fn find(err: &BoxError) -> Option<HttpException> {
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
         while let Some(err) = cause {
             if let Some(exception) = err.downcast_ref::<HttpException>() {
-                return exception.clone();
+                return Some(exception.clone());
             }
             // An io::Error's `source` skips the error it wraps; look at it.
             cause = match err
@@ -117,7 +123,7 @@ impl HttpException {
                 None => err.source(),
             };
         }
-        HttpException::internal_server_error()
+        None
     }
 
     /// Renders the response in the format the request's `Accept` prefers.

@@ -1,0 +1,151 @@
+//! The server's limits, seen from real clients: 431 for a long head, 413
+//! for a long body (declared or chunked), `Expect: 100-continue` answered
+//! only when the app reads, and slow-loris clients timed out with 408
+//! while everyone else is served.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{curl, curl_output, require, Stack};
+
+const STACK: &str = "[server]\nmax_header_size = \"8KiB\"\nmax_request_body = \"1KiB\"\n\
+                     header_timeout = \"2s\"\nkeep_alive_timeout = \"1s\"\n[app.main]\nuse = \"echo\"\n";
+
+fn status_of(args: &[&str]) -> String {
+    let mut all = vec!["-sS", "-o", "/dev/null", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    curl(&all)
+}
+
+#[test]
+fn long_heads_and_bodies_are_refused() {
+    if !require("curl") {
+        return;
+    }
+    let stack = Stack::new(STACK);
+    let server = stack.serve();
+    let url = server.url("/");
+    let big_header = format!("X-Big: {}", "a".repeat(10_000));
+    assert_eq!(status_of(&["-H", &big_header, &url]), "431");
+    assert_eq!(status_of(&["-H", "X-Small: a", &url]), "200");
+
+    let small = stack.write("small", vec![b'x'; 512]);
+    let big = stack.write("big", vec![b'x'; 2048]);
+    let small = format!("@{}", small.display());
+    let big = format!("@{}", big.display());
+    // Declared too long: refused before the app runs.
+    assert_eq!(status_of(&["--data-binary", &big, &url]), "413");
+    // Chunked: refused when the count crosses the limit.
+    let chunked = "Transfer-Encoding: chunked";
+    assert_eq!(
+        status_of(&["-H", chunked, "--data-binary", &big, &url]),
+        "413"
+    );
+    let echo = curl(&["-sS", "-H", chunked, "--data-binary", &small, &url]);
+    let echo: serde_json::Value = serde_json::from_str(&echo).unwrap();
+    assert_eq!(echo["body_length"], 512);
+    // HTTP/2 too.
+    assert_eq!(
+        status_of(&["--http2-prior-knowledge", "--data-binary", &big, &url]),
+        "413"
+    );
+}
+
+#[test]
+fn continue_is_sent_only_when_the_body_is_wanted() {
+    if !require("curl") {
+        return;
+    }
+    let stack = Stack::new(STACK);
+    let server = stack.serve();
+    let url = server.url("/");
+    let small = stack.write("small", vec![b'x'; 512]);
+    let big = stack.write("big", vec![b'x'; 2048]);
+    let expect = "Expect: 100-continue";
+    let verbose = |file: &std::path::Path| {
+        let data = format!("@{}", file.display());
+        let output = curl_output(&["-sS", "-v", "-H", expect, "--data-binary", &data, &url]);
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let read = verbose(&small);
+    assert!(read.contains("< HTTP/1.1 100 Continue"), "{read}");
+    assert!(read.contains("< HTTP/1.1 200 OK"), "{read}");
+    let refused = verbose(&big);
+    assert!(!refused.contains("100 Continue"), "{refused}");
+    assert!(refused.contains("< HTTP/1.1 413"), "{refused}");
+}
+
+/// Lets this process hold a thousand sockets.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max.min(65_536);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+#[test]
+fn slow_loris_clients_are_timed_out_and_do_not_block_others() {
+    if !require("curl") {
+        return;
+    }
+    raise_open_files_limit();
+    let stack = Stack::new(STACK);
+    let server = stack.serve();
+    // A thousand clients that start a request and never finish its head.
+    let slow: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr()).expect("connect");
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .expect("write");
+            stream
+        })
+        .collect();
+    // Everyone else is served meanwhile.
+    for _ in 0..3 {
+        assert_eq!(status_of(&["-m", "5", &server.url("/")]), "200");
+    }
+    // After the header timeout (2 s) each slow client hears 408 and the
+    // connection is closed.
+    for mut stream in slow.into_iter().step_by(100) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .expect("closed, not timed out");
+        assert!(
+            answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+            "{answer:?}"
+        );
+    }
+    // An idle connection that never sent a byte is closed without a word.
+    let mut idle = TcpStream::connect(server.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    idle.read_to_end(&mut answer)
+        .expect("closed, not timed out");
+    assert!(answer.is_empty());
+    // A keep-alive connection is closed once idle for keep_alive_timeout.
+    let mut kept = TcpStream::connect(server.addr()).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    kept.read_to_string(&mut answer)
+        .expect("closed, not timed out");
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
+    assert_eq!(status_of(&[&server.url("/")]), "200");
+}
