@@ -34,7 +34,7 @@ LOAD_CPUS=1
 if [ "$(nproc)" -lt 2 ]; then SERVER_CPUS=0; LOAD_CPUS=0; fi
 
 # start NAME COMMAND...: starts a server on 127.0.0.1:0, waits for its
-# "listening on http://ADDR" line and sets ADDR.
+# "listening on http://ADDR" (or https://) line and sets ADDR.
 start() {
   local name=$1; shift
   local log="$OUT/$name.log"
@@ -43,7 +43,7 @@ start() {
   local pid=$!
   SERVER_PID=$pid
   for _ in $(seq 1 200); do
-    ADDR=$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's|listening on http://||') || true
+    ADDR=$(grep -Eo 'listening on https?://[^ ]*' "$log" | head -1 | sed -E 's|listening on https?://||') || true
     [ -n "$ADDR" ] && return 0
     kill -0 "$pid" 2>/dev/null || { cat "$log" >&2; echo "$name failed to start" >&2; exit 1; }
     sleep 0.05

@@ -18,9 +18,11 @@ type App = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // ANCHOR: site
     let site: UrlMap<App> = UrlMap::new()
         .mount("/", BoxCloneSyncService::new(Text::new("hello\n")))
         .mount("/env", BoxCloneSyncService::new(Echo));
+    // ANCHOR_END: site
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());

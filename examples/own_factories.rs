@@ -31,6 +31,7 @@ use towerkit::deploy::{boxed_app, Registry};
 fn main() -> ExitCode {
     let mut registry = Registry::with_builtins();
 
+    // ANCHOR: panic
     registry.app("panic", |section| {
         let message: String = section
             .get("message")?
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
             }
         })))
     });
+    // ANCHOR_END: panic
 
     registry.app("fail-midway", |section| {
         let first: String = section
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         })))
     });
 
+    // ANCHOR: recursion
     registry.app("forward", |section| {
         let to: String = section.require("to")?;
         Ok(boxed_app(handler(move |_req: Request<Body>| {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
             }
         })))
     });
+    // ANCHOR_END: recursion
 
     registry.app("events", |_section| {
         // Each POST /next lets the stream write its next event: a client can
@@ -135,6 +139,7 @@ fn main() -> ExitCode {
         })))
     });
 
+    // ANCHOR: sessions
     registry.app("session-demo", |_section| {
         Ok(boxed_app(handler(|req: Request<Body>| async move {
             let Some(session) = SessionFactory::of(&req) else {
@@ -166,6 +171,8 @@ fn main() -> ExitCode {
             Ok::<_, BoxError>(Response::new(Body::from(text + "\n")))
         })))
     });
+
+    // ANCHOR_END: sessions
 
     // A file handler: what a document root hands the files of an extension
     // to (`handlers = { env = "environ" }`). This one shows what the file's

@@ -9,16 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{curl, curl_output, require, Stack};
+use common::{curl, curl_output, require, status, Stack};
 
 const STACK: &str = "[server]\nmax_header_size = \"8KiB\"\nmax_request_body = \"1KiB\"\n\
                      header_timeout = \"2s\"\nkeep_alive_timeout = \"1s\"\n[app.main]\nuse = \"echo\"\n";
-
-fn status_of(args: &[&str]) -> String {
-    let mut all = vec!["-sS", "-o", "/dev/null", "-w", "%{http_code}"];
-    all.extend_from_slice(args);
-    curl(&all)
-}
 
 #[test]
 fn long_heads_and_bodies_are_refused() {
@@ -29,27 +23,24 @@ fn long_heads_and_bodies_are_refused() {
     let server = stack.serve();
     let url = server.url("/");
     let big_header = format!("X-Big: {}", "a".repeat(10_000));
-    assert_eq!(status_of(&["-H", &big_header, &url]), "431");
-    assert_eq!(status_of(&["-H", "X-Small: a", &url]), "200");
+    assert_eq!(status(&["-H", &big_header, &url]), "431");
+    assert_eq!(status(&["-H", "X-Small: a", &url]), "200");
 
     let small = stack.write("small", vec![b'x'; 512]);
     let big = stack.write("big", vec![b'x'; 2048]);
     let small = format!("@{}", small.display());
     let big = format!("@{}", big.display());
     // Declared too long: refused before the app runs.
-    assert_eq!(status_of(&["--data-binary", &big, &url]), "413");
+    assert_eq!(status(&["--data-binary", &big, &url]), "413");
     // Chunked: refused when the count crosses the limit.
     let chunked = "Transfer-Encoding: chunked";
-    assert_eq!(
-        status_of(&["-H", chunked, "--data-binary", &big, &url]),
-        "413"
-    );
+    assert_eq!(status(&["-H", chunked, "--data-binary", &big, &url]), "413");
     let echo = curl(&["-sS", "-H", chunked, "--data-binary", &small, &url]);
     let echo: serde_json::Value = serde_json::from_str(&echo).unwrap();
     assert_eq!(echo["body_length"], 512);
     // HTTP/2 too.
     assert_eq!(
-        status_of(&["--http2-prior-knowledge", "--data-binary", &big, &url]),
+        status(&["--http2-prior-knowledge", "--data-binary", &big, &url]),
         "413"
     );
 }
@@ -112,7 +103,7 @@ fn slow_loris_clients_are_timed_out_and_do_not_block_others() {
         .collect();
     // Everyone else is served meanwhile.
     for _ in 0..3 {
-        assert_eq!(status_of(&["-m", "5", &server.url("/")]), "200");
+        assert_eq!(status(&["-m", "5", &server.url("/")]), "200");
     }
     // After the header timeout (2 s) each slow client hears 408 and the
     // connection is closed.
@@ -147,5 +138,5 @@ fn slow_loris_clients_are_timed_out_and_do_not_block_others() {
     kept.read_to_string(&mut answer)
         .expect("closed, not timed out");
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
-    assert_eq!(status_of(&[&server.url("/")]), "200");
+    assert_eq!(status(&[&server.url("/")]), "200");
 }

@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{curl, curl_output, own_factories, python_has, require, Running, Stack};
+use common::{
+    curl, curl_output, headers, own_factories, python_has, require, status, Running, Stack,
+};
 use serde_json::Value;
 
 const REALM: &str = "towerkit tests";
@@ -85,18 +87,6 @@ fn stack_text(dir: &Path, config: &str) -> String {
     } else {
         config.to_owned()
     }
-}
-
-fn status(args: &[&str]) -> String {
-    let mut all = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
-    all.extend_from_slice(args);
-    curl(&all)
-}
-
-fn headers(args: &[&str]) -> String {
-    let mut all = vec!["-s", "-D", "-", "-o", "/dev/null"];
-    all.extend_from_slice(args);
-    String::from_utf8_lossy(&curl_output(&all).stdout).replace("\r\n", "\n")
 }
 
 #[test]

@@ -37,11 +37,7 @@ async fn main() -> std::io::Result<()> {
                 let mut seen = Vec::new();
                 let mut buf = [0u8; 1024];
                 // The head, and for an event stream, the first event.
-                while !(seen.windows(4).any(|w| w == b"\r\n\r\n")
-                    && (!seen.starts_with(b"HTTP/1.1 200")
-                        || !is_stream(&seen)
-                        || has_event(&seen)))
-                {
+                while !complete(&seen) {
                     let n = stream.read(&mut buf).await?;
                     if n == 0 {
                         return Err(std::io::Error::other("closed by the server"));
@@ -58,6 +54,14 @@ async fn main() -> std::io::Result<()> {
     println!("holding {}", held.len());
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     Ok(())
+}
+
+/// The response head has arrived, and for an event stream its first event.
+fn complete(seen: &[u8]) -> bool {
+    let head = seen.windows(4).any(|w| w == b"\r\n\r\n");
+    let waiting_for_event =
+        seen.starts_with(b"HTTP/1.1 200") && is_stream(seen) && !has_event(seen);
+    head && !waiting_for_event
 }
 
 fn is_stream(seen: &[u8]) -> bool {

@@ -18,12 +18,17 @@ pub fn towerkit() -> Command {
 /// The `own_factories` example: the `towerkit` command with apps that
 /// misbehave on purpose registered, built next to the binary.
 pub fn own_factories() -> Command {
+    example("own_factories")
+}
+
+/// An example program of the workspace, built next to the binary.
+pub fn example(name: &str) -> Command {
     let towerkit = Path::new(env!("CARGO_BIN_EXE_towerkit"));
     let example = towerkit
         .parent()
         .expect("the binary's folder")
         .join("examples")
-        .join("own_factories");
+        .join(name);
     // `cargo test --workspace` builds the examples before running any
     // test; a single `cargo test --test NAME` does not.
     assert!(
@@ -105,12 +110,29 @@ pub struct Running {
     child: Child,
     pub addrs: Vec<SocketAddr>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// A folder that lives as long as the server (its stack file).
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Running {
     /// Starts a prepared `serve` command with one listener.
     pub fn start_command(command: Command) -> Running {
         Running::start(command, 1)
+    }
+
+    /// Starts a prepared `serve` command, waiting for `listeners` lines.
+    pub fn start_expecting(command: Command, listeners: usize) -> Running {
+        Running::start(command, listeners)
+    }
+
+    /// Keeps `dir` until the server is dropped.
+    pub fn keep(&mut self, dir: tempfile::TempDir) {
+        self.dir = Some(dir);
+    }
+
+    /// The folder kept with [`Running::keep`].
+    pub fn kept(&self) -> &Path {
+        self.dir.as_ref().expect("a kept folder").path()
     }
 
     fn start(mut command: Command, listeners: usize) -> Running {
@@ -128,7 +150,8 @@ impl Running {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(url) = line.split("listening on ").nth(1) {
-                    let addr = url.trim().split("://").nth(1).expect("a URL");
+                    let addr = url.split("://").nth(1).expect("a URL");
+                    let addr = addr.split_whitespace().next().expect("an address");
                     let _ = tx.send(addr.parse::<SocketAddr>().expect("address"));
                 }
                 keep.lock().unwrap().push(line);
@@ -150,6 +173,7 @@ impl Running {
             child,
             addrs,
             stderr: lines,
+            dir: None,
         }
     }
 
@@ -230,6 +254,20 @@ pub fn curl(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// The HTTP status code curl got, as text (`"200"`).
+pub fn status(args: &[&str]) -> String {
+    let mut all = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    curl(&all)
+}
+
+/// The response head curl got (`-D -`), lines ending in `\n`.
+pub fn headers(args: &[&str]) -> String {
+    let mut all = vec!["-s", "-D", "-", "-o", "/dev/null"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&curl_output(&all).stdout).replace("\r\n", "\n")
 }
 
 /// Runs curl with these arguments (bounded by --max-time), whatever it
@@ -425,7 +463,10 @@ impl Python {
         BufReader::new(stdout)
             .read_line(&mut line)
             .expect("a first line");
-        assert_eq!(line.trim(), "ready", "the Python program did not start");
+        assert!(
+            line.trim() == "ready" || line.starts_with("listening on "),
+            "the Python program did not start: {line:?}"
+        );
         Python(child)
     }
 }

@@ -39,6 +39,7 @@
 
 pub mod app;
 mod body;
+pub mod compat;
 pub mod environ;
 mod exception;
 mod handler;
@@ -50,6 +51,7 @@ pub mod test_client;
 pub mod url;
 
 pub use body::Body;
+pub use compat::compat;
 pub use environ::{ConnectionInfo, OriginalUri, RemoteUser, ScriptName, Shutdown, TlsInfo};
 pub use exception::{escape_html, Format, HttpException, RetryAfter};
 pub use handler::{handler, Handler, HandlerFuture};
