@@ -140,3 +140,37 @@ fn slow_loris_clients_are_timed_out_and_do_not_block_others() {
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer:?}");
     assert_eq!(status(&[&server.url("/")]), "200");
 }
+
+#[test]
+fn at_max_connections_accepting_pauses_until_one_closes() {
+    if !require("curl") {
+        return;
+    }
+    let stack = Stack::new("[server]\nmax_connections = 2\n[app.main]\nuse = \"echo\"\n");
+    let server = stack.serve();
+    let url = server.url("/");
+    // Two clients hold the only two places.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut buf = [0u8; 1024];
+            assert!(stream.read(&mut buf).unwrap() > 0);
+            stream
+        })
+        .collect();
+    // A third waits in the kernel's backlog: no answer within a second.
+    let waiting = curl_output(&["-s", "-o", "/dev/null", "--max-time", "1", &url]);
+    assert!(!waiting.status.success(), "served beyond max_connections");
+    assert!(
+        server.wait_for_log("at the connection limit"),
+        "{:?}",
+        server.stderr()
+    );
+    // One leaves: the next client is served.
+    drop(held.pop());
+    assert_eq!(status(&["--max-time", "10", &url]), "200");
+    drop(held);
+}
