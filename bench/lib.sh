@@ -122,3 +122,13 @@ to_ms() { # wrk prints 1.23ms, 456.00us or 1.20s
 }
 
 rss_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+
+# Peak resident memory (KB) of a process and its children (gunicorn's
+# worker, nginx's workers), summed.
+peak_rss_tree() {
+  local total=0
+  for pid in "$1" $(pgrep -P "$1" 2>/dev/null); do
+    total=$((total + $(rss_kb "$pid" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}

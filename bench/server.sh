@@ -10,7 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-5}; CONNECTIONS=${CONNECTIONS:-64}; HOLD=${HOLD:-10000}
-[ "${1:-}" = "--quick" ] && { ROUNDS=3; DURATION=2; HOLD=2000; }
+[ "${1:-}" = "--quick" ] && { ROUNDS=1; DURATION=2; HOLD=2000; }
 
 need wrk wrk
 need h2load nghttp2-client
