@@ -106,7 +106,14 @@ impl Body {
     }
 }
 
-fn try_downcast<T: 'static, K: 'static>(value: K) -> Result<T, K> {
+/// Moves `value` out as a `T` when it is one (the type-erasing helpers use
+/// it to hand back what is already erased, rather than wrapping it again).
+///
+/// ```
+/// assert_eq!(towerkit_core::try_downcast::<u8, u8>(7), Ok(7));
+/// assert_eq!(towerkit_core::try_downcast::<u8, u16>(7), Err(7));
+/// ```
+pub fn try_downcast<T: 'static, K: 'static>(value: K) -> Result<T, K> {
     let mut slot = Some(value);
     if let Some(target) = (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
         if let Some(found) = target.take() {

@@ -50,7 +50,7 @@ pub mod session;
 pub mod test_client;
 pub mod url;
 
-pub use body::Body;
+pub use body::{try_downcast, Body};
 pub use compat::compat;
 pub use environ::{ConnectionInfo, OriginalUri, RemoteUser, ScriptName, Shutdown, TlsInfo};
 pub use exception::{escape_html, Format, HttpException, RetryAfter};

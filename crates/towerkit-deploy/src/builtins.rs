@@ -1,6 +1,10 @@
 //! The factories every stack file can `use`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tower::util::BoxCloneSyncService;
 
 use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
@@ -220,11 +224,14 @@ fn urlparser(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
                     format!("unknown file handler `{name}` for .{extension} (known: {known})"),
                 ));
             };
-            parser = parser.handler(&extension, handler);
+            parser = parser.handler(
+                &extension,
+                Arc::new(move |path: &Path| BoxCloneSyncService::new(handler(path))),
+            );
         }
     }
     if let Some(not_found) = section.app("not_found")? {
-        parser = parser.not_found(not_found);
+        parser = parser.not_found(BoxCloneSyncService::new(not_found));
     }
     Ok(boxed_app(parser))
 }
@@ -236,7 +243,7 @@ fn cascade(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
         Some(apps) if !apps.is_empty() => apps,
         _ => return Err(section.error("apps", "list the apps to try, in order")),
     };
-    let mut cascade = Cascade::new(apps);
+    let mut cascade = Cascade::new(apps.into_iter().map(BoxCloneSyncService::new).collect());
     if let Some(catch) = section.get::<Vec<u16>>("catch")? {
         let statuses = catch
             .into_iter()

@@ -10,7 +10,6 @@ use http::{Request, Response};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tower::util::BoxCloneSyncService;
 
 use tower::Layer;
 use tower_service::Service;
@@ -23,9 +22,57 @@ use crate::section::Section;
 
 /// Every app a stack file builds, type-erased: a cloneable service from
 /// `Request<Body>` to `Response<Body>` whose errors are boxed.
-pub type BoxApp = BoxCloneSyncService<Request<Body>, Response<Body>, BoxError>;
+///
+/// Cloning one is a reference-count increment. (A boxed tower service
+/// clones what it holds, so a stack of boxed layers each cloning the app
+/// inside for a call copied the whole rest of the stack at every level, for
+/// every request.) Each call clones the service inside, which holds the next
+/// `BoxApp`, and boxes its future once.
+#[derive(Clone)]
+pub struct BoxApp(Arc<dyn ErasedApp>);
 
-/// Boxes any service into a [`BoxApp`].
+impl fmt::Debug for BoxApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxApp")
+    }
+}
+
+type BoxAppFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, BoxError>> + Send>>;
+
+trait ErasedApp: Send + Sync {
+    fn call(&self, req: Request<Body>) -> BoxAppFuture;
+}
+
+impl<S, B> ErasedApp for IntoBoxApp<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn call(&self, req: Request<Body>) -> BoxAppFuture {
+        let service = self.clone();
+        Box::pin(tower::util::Oneshot::new(service, req))
+    }
+}
+
+impl Service<Request<Body>> for BoxApp {
+    type Response = Response<Body>;
+    type Error = BoxError;
+    type Future = BoxAppFuture;
+
+    /// Always ready: each call awaits the readiness of its own clone.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> BoxAppFuture {
+        self.0.call(req)
+    }
+}
+
+/// Boxes any service into a [`BoxApp`]; a `BoxApp` is returned as it is.
 pub fn boxed_app<S, B>(service: S) -> BoxApp
 where
     S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
@@ -34,7 +81,10 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    BoxCloneSyncService::new(IntoBoxApp(service))
+    match towerkit_core::try_downcast::<BoxApp, S>(service) {
+        Ok(app) => app,
+        Err(service) => BoxApp(Arc::new(IntoBoxApp(service))),
+    }
 }
 
 /// Maps the response body to [`Body`] and the error to [`BoxError`] in one

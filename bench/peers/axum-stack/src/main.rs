@@ -18,7 +18,9 @@ async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:0".to_owned());
-    #[allow(deprecated)] // the basic-auth validator is what tower-http offers
+    // Deprecated as "too basic for real applications", and still what
+    // tower-http offers for Basic auth.
+    #[allow(deprecated)]
     let private = Router::new()
         .route("/", get(|| async { "secret\n" }))
         .layer(ValidateRequestHeaderLayer::basic("demo", "demo"));
