@@ -149,12 +149,14 @@ impl Running {
         let keep = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Kept before it is reported, so that a caller woken by the
+                // address finds the line in `stderr()`.
+                keep.lock().unwrap().push(line.clone());
                 if let Some(url) = line.split("listening on ").nth(1) {
                     let addr = url.split("://").nth(1).expect("a URL");
                     let addr = addr.split_whitespace().next().expect("an address");
                     let _ = tx.send(addr.parse::<SocketAddr>().expect("address"));
                 }
-                keep.lock().unwrap().push(line);
             }
         });
         let mut addrs = Vec::new();

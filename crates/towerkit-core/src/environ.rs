@@ -118,35 +118,66 @@ pub struct RemoteUser {
 /// The server's shutdown, as seen by a request: a long-lived response (an
 /// event stream, a long poll) waits on [`requested`](Shutdown::requested)
 /// and ends itself cleanly, instead of being cut off when the grace period
-/// runs out. `towerkit-server` puts one on every request.
+/// runs out. `towerkit-server` puts one on every request; clones share it,
+/// and cloning is a reference-count increment.
 ///
 /// ```
 /// use towerkit_core::environ::Shutdown;
-/// use tokio_util::sync::CancellationToken;
 ///
-/// let token = CancellationToken::new();
-/// let shutdown = Shutdown::new(token.clone());
-/// assert!(!shutdown.is_requested());
-/// token.cancel();
-/// assert!(shutdown.is_requested());
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let shutdown = Shutdown::new();
+/// let seen = shutdown.clone();
+/// assert!(!seen.is_requested());
+/// shutdown.request();
+/// seen.requested().await; // at once
+/// assert!(seen.is_requested());
+/// # })
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct Shutdown(tokio_util::sync::CancellationToken);
+pub struct Shutdown(std::sync::Arc<ShutdownState>);
+
+#[derive(Debug, Default)]
+struct ShutdownState {
+    requested: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
 
 impl Shutdown {
-    /// A shutdown that is requested when `token` is cancelled.
-    pub fn new(token: tokio_util::sync::CancellationToken) -> Self {
-        Shutdown(token)
+    /// A shutdown not requested yet.
+    pub fn new() -> Self {
+        Shutdown::default()
+    }
+
+    /// Begins the shutdown: every [`requested`](Shutdown::requested)
+    /// completes.
+    pub fn request(&self) {
+        self.0
+            .requested
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.0.notify.notify_waiters();
     }
 
     /// Whether shutdown has begun.
     pub fn is_requested(&self) -> bool {
-        self.0.is_cancelled()
+        self.0.requested.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Completes once shutdown has begun; never, for a request no server
     /// will shut down.
-    pub fn requested(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
-        self.0.clone().cancelled_owned()
+    pub fn requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let state = self.0.clone();
+        async move {
+            loop {
+                let notified = state.notify.notified();
+                let mut notified = std::pin::pin!(notified);
+                // Registered before the flag is read: a request between the
+                // two is not missed.
+                notified.as_mut().enable();
+                if state.requested.load(std::sync::atomic::Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
+            }
+        }
     }
 }

@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio_util::sync::WaitForCancellationFutureOwned;
 use towerkit_core::{Body, BoxError, HttpException};
 
 use crate::io::Activity;
@@ -78,19 +77,19 @@ impl http_body::Body for LimitedBody {
 pub(crate) struct ResponseBody {
     inner: Body,
     activity: Arc<Activity>,
-    shutdown: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl ResponseBody {
     pub(crate) fn new(
         inner: Body,
         activity: Arc<Activity>,
-        shutdown: Option<WaitForCancellationFutureOwned>,
+        shutdown: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     ) -> Self {
         ResponseBody {
             inner,
             activity,
-            shutdown: shutdown.map(Box::pin),
+            shutdown,
         }
     }
 }

@@ -16,7 +16,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown, TlsInfo};
 
@@ -131,7 +130,7 @@ struct Listener {
 struct Shared {
     builder: auto::Builder<TokioExecutor>,
     limits: Limits,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl Server {
@@ -216,7 +215,7 @@ impl Server {
         let shared = Arc::new(Shared {
             builder,
             limits: limits.clone(),
-            shutdown: CancellationToken::new(),
+            shutdown: Shutdown::new(),
         });
         let listeners = self.listeners;
         for listener in &listeners {
@@ -282,7 +281,7 @@ impl Server {
             grace = ?self.shutdown_grace,
             "shutting down: no longer accepting"
         );
-        shared.shutdown.cancel();
+        shared.shutdown.request();
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections finished"),
             () = tokio::time::sleep(self.shutdown_grace) => {
@@ -401,7 +400,7 @@ async fn serve_io<T, S, B>(
         inner,
         info,
         activity: activity.clone(),
-        shutdown: Shutdown::new(shared.shutdown.clone()),
+        shutdown: shared.shutdown.clone(),
         max_request_body: shared.limits.max_request_body,
     };
     let limits = &shared.limits;

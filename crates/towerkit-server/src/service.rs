@@ -156,7 +156,9 @@ where
             StateProj::Answered { response } => response.take().unwrap_or_default(),
         };
         let shutdown = match this.shutdown.take() {
-            Some(shutdown) if is_plain_event_stream(&response) => Some(shutdown.requested()),
+            Some(shutdown) if is_plain_event_stream(&response) => {
+                Some(Box::pin(shutdown.requested()) as Pin<Box<dyn Future<Output = ()> + Send>>)
+            }
             _ => None,
         };
         let Some(activity) = this.activity.take() else {
