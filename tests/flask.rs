@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{curl, free_port, python_has, Python, Stack};
+use common::{curl, free_port, headers, python_has, Python, Stack};
 
 const APP: &str = r#"
 from flask import Flask, Response, redirect, url_for, request
@@ -68,15 +68,7 @@ fn flask_through_the_cgi_gateway_builds_urls_with_the_prefix() {
             server.addr()
         )
     );
-    let head = curl(&[
-        "-s",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &server.url("/apps/flask/go"),
-    ])
-    .replace("\r\n", "\n");
+    let head = headers(&[&server.url("/apps/flask/go")]);
     assert!(
         head.contains("/apps/flask/\n") && head.to_ascii_lowercase().contains("location:"),
         "{head}"
@@ -113,16 +105,7 @@ fn flask_behind_the_proxy_with_werkzeug_proxyfix() {
         body,
         format!("index at /legacy/ full http://{}/legacy/", server.addr())
     );
-    let head = curl(&[
-        "-s",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &server.url("/legacy/go"),
-    ])
-    .replace("\r\n", "\n")
-    .to_ascii_lowercase();
+    let head = headers(&[&server.url("/legacy/go")]).to_ascii_lowercase();
     assert!(head.contains("location: /legacy/\n"), "{head}");
     assert_eq!(
         curl(&["--interface", "127.0.0.5", &server.url("/legacy/who")]),

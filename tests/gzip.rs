@@ -82,9 +82,7 @@ fn serve() -> (Stack, common::Running) {
 
 /// Lower-cased response headers of a request (`curl -D -` to stdout).
 fn headers(args: &[&str]) -> String {
-    let mut all = vec!["-s", "-D", "-", "-o", "/dev/null"];
-    all.extend_from_slice(args);
-    curl(&all).to_ascii_lowercase()
+    common::headers(args).to_ascii_lowercase()
 }
 
 #[test]

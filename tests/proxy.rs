@@ -123,27 +123,11 @@ fn proxying_to_a_python_server() {
         headers.get("x-private").is_none(),
         "named by Connection: not forwarded"
     );
-    let head = curl(&[
-        "-s",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &server.url("/legacy/headers"),
-    ])
-    .to_ascii_lowercase();
+    let head = common::headers(&[&server.url("/legacy/headers")]).to_ascii_lowercase();
     assert!(!head.contains("x-hop"), "{head}");
 
     // Location and cookie paths made public.
-    let head = curl(&[
-        "-s",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &server.url("/legacy/redirect"),
-    ])
-    .replace("\r\n", "\n");
+    let head = common::headers(&[&server.url("/legacy/redirect")]);
     assert!(
         head.contains(&format!(
             "location: http://{}/legacy/target\n",
@@ -151,15 +135,7 @@ fn proxying_to_a_python_server() {
         )),
         "{head}"
     );
-    let head = curl(&[
-        "-s",
-        "-D",
-        "-",
-        "-o",
-        "/dev/null",
-        &server.url("/legacy/cookie"),
-    ])
-    .replace("\r\n", "\n");
+    let head = common::headers(&[&server.url("/legacy/cookie")]);
     assert!(
         head.contains("set-cookie: sid=1; Path=/legacy/area; HttpOnly"),
         "{head}"

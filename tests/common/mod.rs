@@ -269,7 +269,7 @@ pub fn status(args: &[&str]) -> String {
 pub fn headers(args: &[&str]) -> String {
     let mut all = vec!["-s", "-D", "-", "-o", "/dev/null"];
     all.extend_from_slice(args);
-    String::from_utf8_lossy(&curl_output(&all).stdout).replace("\r\n", "\n")
+    curl(&all).replace("\r\n", "\n")
 }
 
 /// Runs curl with these arguments (bounded by --max-time), whatever it
