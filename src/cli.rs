@@ -159,7 +159,7 @@ fn serve(
             return ExitCode::FAILURE;
         }
     };
-    raise_open_files_limit();
+    crate::server::raise_open_files_limit();
     runtime.block_on(async move {
         let options = deployment.server.clone();
         let builder = options
@@ -301,28 +301,4 @@ fn hangup_signal() -> tokio::sync::mpsc::Receiver<()> {
     #[cfg(not(unix))]
     drop(tx);
     rx
-}
-
-/// Lets the process hold as many connections as the system allows: the
-/// soft limit on open files is raised to the hard one (often 1,024 out of
-/// 524,288), as servers do at start.
-fn raise_open_files_limit() {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit and setrlimit only read and write `limit`.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
-                && limit.rlim_cur < limit.rlim_max
-            {
-                limit.rlim_cur = limit.rlim_max;
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                    tracing::debug!("cannot raise the open files limit");
-                }
-            }
-        }
-    }
 }

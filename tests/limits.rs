@@ -69,26 +69,13 @@ fn continue_is_sent_only_when_the_body_is_wanted() {
     assert!(refused.contains("< HTTP/1.1 413"), "{refused}");
 }
 
-/// Lets this process hold a thousand sockets.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write `limit`.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max.min(65_536);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-}
-
 #[test]
 fn slow_loris_clients_are_timed_out_and_do_not_block_others() {
     if !require("curl") {
         return;
     }
-    raise_open_files_limit();
+    // This process holds a thousand sockets too.
+    towerkit::server::raise_open_files_limit();
     let stack = Stack::new(STACK);
     let server = stack.serve();
     // A thousand clients that start a request and never finish its head.

@@ -85,7 +85,7 @@ async fn main() -> std::io::Result<()> {
         },
         None => None,
     };
-    towerkit_bench::raise_open_files_limit();
+    towerkit_server::raise_open_files_limit();
     let listener = TcpListener::bind(&addr).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!(

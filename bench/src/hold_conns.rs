@@ -23,7 +23,7 @@ async fn main() -> std::io::Result<()> {
     let count: usize = args.get(1).and_then(|a| a.parse().ok()).ok_or_else(usage)?;
     let path = args.get(2).ok_or_else(usage)?.clone();
     let seconds: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(5);
-    towerkit_bench::raise_open_files_limit();
+    towerkit_server::raise_open_files_limit();
     let request = format!("GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n");
     let mut held = Vec::with_capacity(count);
     // Opened in batches so that the listen backlog is never overrun.

@@ -36,7 +36,7 @@ mod service;
 mod signal;
 mod tls;
 
-pub use limits::Limits;
+pub use limits::{raise_open_files_limit, Limits};
 pub use reload::{Reloadable, Reloader};
 pub use server::{Builder, Server, DEFAULT_SHUTDOWN_GRACE};
 pub use signal::shutdown_signal;

@@ -59,3 +59,28 @@ impl Default for Limits {
         }
     }
 }
+
+/// Lets the process hold as many connections as the system allows: raises
+/// the soft limit on open files to the hard one (often 1,024 out of
+/// 524,288), as servers do at start. A failure is logged and changes
+/// nothing.
+pub fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write `limit`.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+                && limit.rlim_cur < limit.rlim_max
+            {
+                limit.rlim_cur = limit.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    tracing::debug!("cannot raise the open files limit");
+                }
+            }
+        }
+    }
+}
