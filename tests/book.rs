@@ -95,6 +95,25 @@ fn beside(listing: &Path) -> (tempfile::TempDir, PathBuf) {
     (dir, config)
 }
 
+/// `towerkit serve` on a copy of a listing with `replacements` made (ports,
+/// URLs) and `--listen 127.0.0.1:0`, waiting for `listeners` listeners.
+fn serve_listing(name: &str, replacements: &[(&str, &str)], listeners: usize) -> Running {
+    let (dir, config) = beside(&Path::new(ROOT).join("book/listings").join(name));
+    let text = replacements.iter().fold(
+        std::fs::read_to_string(&config).unwrap(),
+        |text, (from, to)| text.replace(from, to),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut command = towerkit();
+    command
+        .arg("serve")
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0"]);
+    let mut running = Running::start_expecting(command, listeners);
+    running.keep(dir);
+    running
+}
+
 #[test]
 fn every_toml_listing_is_a_valid_stack() {
     let mut listings: Vec<PathBuf> = std::fs::read_dir(Path::new(ROOT).join("book/listings"))
@@ -123,21 +142,16 @@ fn two_instances_share_sessions_behind_nginx() {
     }
     let redis = Redis::start();
     let listings = Path::new(ROOT).join("book/listings");
+    let redis_url = redis.url();
     let start = || {
-        let (dir, config) = beside(&listings.join("production.toml"));
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("127.0.0.1:8443", "127.0.0.1:0")
-            .replace("redis://127.0.0.1:6379/", &redis.url());
-        std::fs::write(&config, text).unwrap();
-        let mut command = towerkit();
-        command
-            .arg("serve")
-            .arg(&config)
-            .args(["--listen", "127.0.0.1:0"]);
-        let mut running = Running::start_expecting(command, 2);
-        running.keep(dir);
-        running
+        serve_listing(
+            "production.toml",
+            &[
+                ("127.0.0.1:8443", "127.0.0.1:0"),
+                ("redis://127.0.0.1:6379/", &redis_url),
+            ],
+            2,
+        )
     };
     let (a, b) = (start(), start());
     let conf = std::fs::read_to_string(listings.join("nginx.conf"))
@@ -191,18 +205,8 @@ fn a_login_shared_with_a_python_app() {
         &std::fs::read_to_string(listings.join("ticket_app.py")).unwrap(),
         &[&port.to_string()],
     );
-    let (dir, config) = beside(&listings.join("ticket.toml"));
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("127.0.0.1:9000", &format!("127.0.0.1:{port}"));
-    std::fs::write(&config, text).unwrap();
-    let mut command = towerkit();
-    command
-        .arg("serve")
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"]);
-    let mut server = Running::start_command(command);
-    server.keep(dir);
+    let upstream = format!("127.0.0.1:{port}");
+    let server = serve_listing("ticket.toml", &[("127.0.0.1:9000", &upstream)], 1);
 
     let jar = server.kept().join("jar");
     let jar = jar.to_str().unwrap();

@@ -166,12 +166,6 @@ impl Server {
             .collect()
     }
 
-    /// How long in-flight requests get to finish once shutdown starts.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
     /// Serves `service` until SIGINT or SIGTERM, then shuts down gracefully.
     pub async fn serve<S, B>(self, service: S) -> io::Result<()>
     where
