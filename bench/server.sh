@@ -101,6 +101,8 @@ hold() { # hold WHO CONFIG PATH: prints "RSS_BEFORE_KB RSS_HOLDING_KB"
   local client=$!
   for _ in $(seq 1 600); do grep -q holding "$fifo" && break; kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
   grep -q "holding $HOLD" "$fifo" || { echo "hold-conns did not hold $HOLD connections: $(cat "$fifo")" >&2; }
+  # Measured once every connection has been idle a second.
+  sleep 1
   local during; during=$(rss_now "$SERVER_PID")
   wait "$client" || true
   stop_all

@@ -25,7 +25,7 @@ use http::{Request, Response};
 use http_body_util::StreamBody;
 use towerkit::core::recursive::{Forward, Recursive};
 use towerkit::core::session::SessionFactory;
-use towerkit::core::{handler, Body, BoxError, HttpException, Shutdown};
+use towerkit::core::{handler, Body, BoxError, ConnectionInfo, HttpException};
 use towerkit::deploy::{boxed_app, Registry};
 
 fn main() -> ExitCode {
@@ -110,8 +110,8 @@ fn main() -> ExitCode {
                 // even a compressed stream is closed properly.
                 let shutdown = req
                     .extensions()
-                    .get::<Shutdown>()
-                    .cloned()
+                    .get::<ConnectionInfo>()
+                    .map(|info| info.shutdown.clone())
                     .unwrap_or_default();
                 let stream = futures_util::stream::unfold(
                     (1u32, turns, shutdown),

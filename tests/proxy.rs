@@ -203,14 +203,16 @@ fn websocket_through_the_tunnel() {
         "import asyncio, sys\nfrom websockets.asyncio.server import serve\nasync def echo(ws):\n    async for m in ws:\n        await ws.send('echo: ' + m)\nasync def main():\n    async with serve(echo, '127.0.0.1', int(sys.argv[1])):\n        print('ready', flush=True)\n        await asyncio.Future()\nasyncio.run(main())",
         &[&port.to_string()],
     );
+    // The tunnel outlives the server's keep-alive timeout: a quiet
+    // WebSocket is not an idle HTTP connection.
     let stack = Stack::new(&format!(
-        "[composite.main]\nuse = \"urlmap\"\n\"/ws\" = \"ws\"\n[app.ws]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\n"
+        "[server]\nkeep_alive_timeout = \"1s\"\n[composite.main]\nuse = \"urlmap\"\n\"/ws\" = \"ws\"\n[app.ws]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\n"
     ));
     let server = stack.serve();
     let out = Command::new("python3")
         .args([
             "-c",
-            "import asyncio, sys\nfrom websockets.asyncio.client import connect\nasync def main():\n    async with connect(sys.argv[1]) as ws:\n        for m in ('one', 'two'):\n            await ws.send(m)\n            print(await ws.recv())\nasyncio.run(main())",
+            "import asyncio, sys\nfrom websockets.asyncio.client import connect\nasync def main():\n    async with connect(sys.argv[1]) as ws:\n        for m in ('one', 'two'):\n            await ws.send(m)\n            print(await ws.recv())\n            await asyncio.sleep(1.5)\nasyncio.run(main())",
             &format!("ws://{}/ws/", server.addr()),
         ])
         .output()

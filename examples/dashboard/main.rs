@@ -31,7 +31,9 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tower::ServiceBuilder;
 use towerkit::core::session::SessionFactory;
-use towerkit::core::{handler, path_info, Body, BoxError, HttpException, RemoteUser, Shutdown};
+use towerkit::core::{
+    handler, path_info, Body, BoxError, ConnectionInfo, HttpException, RemoteUser,
+};
 use towerkit::deploy::{boxed_app, BoxApp};
 use towerkit::httpexceptions::HttpExceptionsLayer;
 use towerkit::server::{Server, TlsConfig};
@@ -210,8 +212,8 @@ fn events(hub: Hub) -> BoxApp {
         let changes = hub.changes.subscribe();
         let shutdown = req
             .extensions()
-            .get::<Shutdown>()
-            .cloned()
+            .get::<ConnectionInfo>()
+            .map(|info| info.shutdown.clone())
             .unwrap_or_default();
         async move {
             let first = Bytes::from_static(b"retry: 2000\n\n");

@@ -14,6 +14,7 @@
 //! | (the server is stopping: end long-lived responses) | [`Shutdown`] |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use http::uri::Scheme;
 use http::{Request, Uri};
@@ -60,8 +61,12 @@ pub struct ConnectionInfo {
     pub local_addr: SocketAddr,
     /// `http` or `https` (`wsgi.url_scheme`).
     pub scheme: Scheme,
-    /// Set when the connection is TLS.
-    pub tls: Option<TlsInfo>,
+    /// Set when the connection is TLS (shared: cloning the info for each
+    /// request copies no strings).
+    pub tls: Option<Arc<TlsInfo>>,
+    /// The server's shutdown: a long-lived response waits on it to end
+    /// itself (see [`Shutdown`]).
+    pub shutdown: Shutdown,
 }
 
 impl ConnectionInfo {
@@ -72,6 +77,7 @@ impl ConnectionInfo {
             local_addr,
             scheme: Scheme::HTTP,
             tls: None,
+            shutdown: Shutdown::new(),
         }
     }
 
@@ -118,8 +124,9 @@ pub struct RemoteUser {
 /// The server's shutdown, as seen by a request: a long-lived response (an
 /// event stream, a long poll) waits on [`requested`](Shutdown::requested)
 /// and ends itself cleanly, instead of being cut off when the grace period
-/// runs out. `towerkit-server` puts one on every request; clones share it,
-/// and cloning is a reference-count increment.
+/// runs out. `towerkit-server` hands it to every request in
+/// [`ConnectionInfo::shutdown`]; clones share it, and cloning is a
+/// reference-count increment. Two are equal when they are clones.
 ///
 /// ```
 /// use towerkit_core::environ::Shutdown;
@@ -134,7 +141,15 @@ pub struct RemoteUser {
 /// # })
 /// ```
 #[derive(Clone, Debug, Default)]
-pub struct Shutdown(std::sync::Arc<ShutdownState>);
+pub struct Shutdown(Arc<ShutdownState>);
+
+impl PartialEq for Shutdown {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Shutdown {}
 
 #[derive(Debug, Default)]
 struct ShutdownState {

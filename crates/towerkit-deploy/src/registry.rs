@@ -53,7 +53,7 @@ where
 {
     fn call(&self, req: Request<Body>) -> BoxAppFuture {
         let service = self.clone();
-        Box::pin(tower::util::Oneshot::new(service, req))
+        Box::pin(towerkit_core::oneshot::oneshot(service, req))
     }
 }
 

@@ -1,4 +1,5 @@
-//! A connection's socket with the header and keep-alive timeouts.
+//! A connection's socket with the header and keep-alive timeouts, and
+//! parking.
 //!
 //! hyper has one timer for HTTP/1.1 that runs from the moment it waits for
 //! a request head, so it cannot tell an idle keep-alive connection (allowed
@@ -17,22 +18,38 @@
 //!
 //! The stack side reports the busy phase through [`Activity`]: a request
 //! starts when hyper hands it to the service and ends when its response body
-//! is dropped. HTTP/2 connections (the preface, or ALPN `h2`) are left to
-//! HTTP/2's own flow control and keep-alive.
+//! is dropped. HTTP/2 connections, and connections upgraded to another
+//! protocol, are left alone.
+//!
+//! **Parking.** An HTTP/1 connection holds 16 KiB of hyper's buffers for as
+//! long as it lives, idle or not; a server with thousands of idle keep-alive
+//! clients (browsers keep theirs for minutes) would hold them all for
+//! nothing. So a connection idle for [`PARK_AFTER`] is *parked*, as nginx
+//! frees its header buffer on keep-alive: the socket and its [`Clock`] move
+//! out to the connection's [`ParkSlot`], hyper sees the end of the stream
+//! on an idle connection and ends cleanly, dropping its buffers, and the
+//! connection task waits on the bare socket ([`Socket::wait_for_bytes`]) for
+//! the next request, which starts a fresh hyper connection with the bytes
+//! read so far. A client that sends request after request never idles that
+//! long, so a busy connection is never parked.
 //!
 //! One timer per connection, re-armed lazily: a request arriving well within
 //! the timeouts costs a clock read, not a timer-wheel update.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+/// How long an HTTP/1 connection waits idle before it is parked.
+pub(crate) const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// What the connection is serving, shared between its socket and its
 /// service.
@@ -40,6 +57,7 @@ use tokio::time::{Instant, Sleep};
 pub(crate) struct Activity {
     in_flight: AtomicUsize,
     finished: AtomicU64,
+    upgraded: AtomicBool,
 }
 
 impl Activity {
@@ -54,8 +72,18 @@ impl Activity {
         self.in_flight.fetch_sub(1, Ordering::Release);
     }
 
+    /// A response switched protocols: from now on the socket carries a
+    /// tunnel, not HTTP/1 requests.
+    pub(crate) fn upgraded(&self) {
+        self.upgraded.store(true, Ordering::Release);
+    }
+
     fn busy(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) > 0
+    }
+
+    fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Acquire)
     }
 
     fn finished_count(&self) -> u64 {
@@ -69,25 +97,33 @@ enum Phase {
     Head { bytes: bool },
     /// Waiting for the next request after a response.
     Idle,
-    /// HTTP/2: no per-request timers.
+    /// HTTP/2, or a tunnel: no per-request timers.
     Off,
+}
+
+/// What the timer found when it fired.
+enum Due {
+    /// The phase's timeout passed.
+    Timeout,
+    /// The connection has been idle for [`PARK_AFTER`].
+    Park,
 }
 
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
-const H2_PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
+/// The opening of every HTTP/2 connection with prior knowledge.
+pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-pin_project_lite::pin_project! {
-    /// A socket that enforces the header and keep-alive timeouts.
-    pub(crate) struct TimedIo<T> {
-        #[pin]
-        inner: T,
-        activity: Arc<Activity>,
-        clock: Clock,
-        first_read: bool,
-    }
+/// A socket and the clock of its connection: what outlives a hyper
+/// connection when the connection is parked.
+pub(crate) struct Socket<T> {
+    io: T,
+    clock: Clock,
 }
+
+/// Where a parked socket waits for the connection task to pick it up.
+pub(crate) type ParkSlot<T> = Arc<Mutex<Option<Socket<T>>>>;
 
 /// The phase a connection is in, its deadline, and the one timer.
 struct Clock {
@@ -95,6 +131,8 @@ struct Clock {
     keep_alive_timeout: Duration,
     phase: Phase,
     deadline: Instant,
+    /// When an idle connection is parked.
+    park_at: Option<Instant>,
     /// The finished-request count when the phase was last set.
     seen_finished: u64,
     timer: Pin<Box<Sleep>>,
@@ -102,11 +140,15 @@ struct Clock {
 
 impl Clock {
     /// Moves the deadline; the timer is only moved when it would otherwise
-    /// fire too late. Firing early is fine: [`Clock::expired`] re-arms it.
+    /// fire too late. Firing early is fine: [`Clock::poll_due`] re-arms it.
     fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
-        if deadline < self.timer.deadline() {
-            self.timer.as_mut().reset(deadline);
+        self.fire_by(deadline);
+    }
+
+    fn fire_by(&mut self, at: Instant) {
+        if at < self.timer.deadline() {
+            self.timer.as_mut().reset(at);
         }
     }
 
@@ -127,10 +169,13 @@ impl Clock {
         self.phase = Phase::Idle;
         let now = Instant::now();
         if self.timer.is_elapsed() {
-            let next = now + self.header_timeout.min(self.keep_alive_timeout);
+            let next = now + PARK_AFTER.min(self.header_timeout);
             self.timer.as_mut().reset(next);
         }
         self.set_deadline(now + self.keep_alive_timeout);
+        let park_at = now + PARK_AFTER;
+        self.park_at = Some(park_at);
+        self.fire_by(park_at);
         true
     }
 
@@ -143,80 +188,205 @@ impl Clock {
             self.set_deadline(Instant::now() + self.header_timeout);
         }
         self.phase = Phase::Head { bytes: true };
+        self.park_at = None;
     }
 
-    /// Polls the timer: ready once the deadline has passed.
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Polls the timer: what is due once it fires at or past the deadline
+    /// (or the parking time, when `may_park`).
+    fn poll_due(&mut self, cx: &mut Context<'_>, may_park: bool) -> Option<Due> {
+        if !may_park || self.phase != Phase::Idle {
+            self.park_at = None;
+        }
         loop {
             if self.timer.as_mut().poll(cx).is_pending() {
-                return false;
+                return None;
             }
             let now = Instant::now();
             if now >= self.deadline {
-                return true;
+                return Some(Due::Timeout);
+            }
+            if self.park_at.is_some_and(|at| now >= at) {
+                return Some(Due::Park);
             }
             // Armed early: re-arm, at most one header timeout ahead so that
             // a later, earlier deadline never needs the timer moved back.
-            let next = self.deadline.min(now + self.header_timeout);
+            let next = self
+                .deadline
+                .min(self.park_at.unwrap_or(self.deadline))
+                .min(now + self.header_timeout);
             self.timer.as_mut().reset(next);
         }
     }
 }
 
-impl<T> TimedIo<T> {
-    /// Wraps a fresh connection: its first request head is due within
-    /// `header_timeout`. With `http2` set (ALPN chose `h2`) no timer runs.
-    pub(crate) fn new(
-        inner: T,
-        activity: Arc<Activity>,
-        header_timeout: Duration,
-        keep_alive_timeout: Duration,
-        http2: bool,
-    ) -> Self {
+impl<T> Socket<T> {
+    /// A fresh connection's socket: its first request head is due within
+    /// `header_timeout`.
+    pub(crate) fn new(io: T, header_timeout: Duration, keep_alive_timeout: Duration) -> Self {
         let deadline = Instant::now() + header_timeout;
-        TimedIo {
-            inner,
-            activity,
+        Socket {
+            io,
             clock: Clock {
                 header_timeout,
                 keep_alive_timeout,
-                phase: if http2 {
-                    Phase::Off
-                } else {
-                    Phase::Head { bytes: false }
-                },
+                phase: Phase::Head { bytes: false },
                 deadline,
+                park_at: None,
                 seen_finished: 0,
                 timer: Box::pin(tokio::time::sleep_until(deadline)),
             },
-            first_read: true,
         }
     }
 }
 
-impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
+impl<T: AsyncRead + Unpin> Socket<T> {
+    /// Waits for the first bytes of a request and returns them, with the
+    /// rest of the HTTP/2 preface if they begin one; `None` once the client
+    /// closes, the phase's deadline passes (a connection that never spoke,
+    /// or idle past the keep-alive timeout: closed quietly), or `stop`
+    /// completes.
+    pub(crate) async fn wait_for_bytes(&mut self, stop: impl Future<Output = ()>) -> Option<Bytes> {
+        let mut stop = std::pin::pin!(stop);
+        let mut read = BytesMut::new();
+        let mut chunk = [0u8; 64];
+        poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            loop {
+                let mut buf = ReadBuf::new(&mut chunk);
+                match Pin::new(&mut self.io).poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(None),
+                    Poll::Ready(Ok(())) => {
+                        read.extend_from_slice(buf.filled());
+                        let seen = read.len().min(H2_PREFACE.len());
+                        // A part of the preface: read it whole before the
+                        // protocol is chosen.
+                        if seen == H2_PREFACE.len() || read[..seen] != H2_PREFACE[..seen] {
+                            return Poll::Ready(Some(read.split().freeze()));
+                        }
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(None),
+                    Poll::Pending => {
+                        return match self.clock.poll_due(cx, false) {
+                            Some(_) => Poll::Ready(None),
+                            None => Poll::Pending,
+                        };
+                    }
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A socket that enforces the header and keep-alive timeouts, and parks
+/// when idle.
+pub(crate) struct TimedIo<T> {
+    /// `None` once parked: reads see the end of the stream.
+    socket: Option<Socket<T>>,
+    /// Read before hyper was started (see [`Socket::wait_for_bytes`]);
+    /// handed to hyper first.
+    prefix: Bytes,
+    activity: Arc<Activity>,
+    slot: ParkSlot<T>,
+    /// Bytes arrived while a request was busy (a body, or the start of a
+    /// pipelined request).
+    read_while_busy: bool,
+    /// The last four bytes read.
+    tail: [u8; 4],
+}
+
+impl<T> TimedIo<T> {
+    /// Hands `socket` to a new hyper connection, `prefix` its first bytes.
+    /// With `http2` set no timer runs. A parked socket is put into `slot`.
+    pub(crate) fn new(
+        mut socket: Socket<T>,
+        prefix: Bytes,
+        activity: Arc<Activity>,
+        slot: ParkSlot<T>,
+        http2: bool,
+    ) -> Self {
+        if http2 {
+            socket.clock.phase = Phase::Off;
+        } else if !prefix.is_empty() {
+            socket.clock.note_head(&activity);
+        }
+        TimedIo {
+            socket: Some(socket),
+            prefix,
+            activity,
+            slot,
+            read_while_busy: false,
+            tail: [0; 4],
+        }
+    }
+
+    /// Whether hyper can hold nothing unparsed: what was last read ended a
+    /// request head, and nothing came while a request was busy. Bytes that
+    /// hyper holds (the start of a pipelined request, a partial body) would
+    /// be lost with its buffers, so such a connection is not parked before
+    /// its next request head.
+    fn may_park(&self) -> bool {
+        !self.read_while_busy && &self.tail == b"\r\n\r\n"
+    }
+
+    fn park(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            tracing::trace!("parking an idle connection");
+            if let Ok(mut slot) = self.slot.lock() {
+                *slot = Some(socket);
+            }
+        }
+    }
+}
+
+/// Keeps the last four bytes of a stream in `tail` as `read` arrives.
+fn keep_tail(tail: &mut [u8; 4], read: &[u8]) {
+    let kept = 4usize.saturating_sub(read.len());
+    tail.copy_within(4 - kept.., 0);
+    tail[kept..].copy_from_slice(&read[read.len() - (4 - kept)..]);
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection was parked")
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let mut this = self.project();
-        let clock = this.clock;
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            keep_tail(&mut this.tail, &this.prefix.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        let may_park = this.may_park();
+        let Some(socket) = &mut this.socket else {
+            // Parked: the end of the stream, on an idle connection.
+            return Poll::Ready(Ok(()));
+        };
+        let clock = &mut socket.clock;
         let before = buf.filled().len();
-        let result = this.inner.as_mut().poll_read(cx, buf);
+        let result = Pin::new(&mut socket.io).poll_read(cx, buf);
         if clock.phase == Phase::Off {
             return result;
         }
         match result {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
-                if read.is_empty() {
-                    return Poll::Ready(Ok(()));
-                }
-                if std::mem::take(this.first_read) && read.starts_with(H2_PREFACE_START) {
-                    clock.phase = Phase::Off;
-                } else if !this.activity.busy() {
-                    clock.note_head(this.activity);
+                if !read.is_empty() {
+                    keep_tail(&mut this.tail, read);
+                    if this.activity.busy() {
+                        this.read_while_busy = true;
+                    } else {
+                        this.read_while_busy = false;
+                        clock.note_head(&this.activity);
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -225,38 +395,50 @@ impl<T: AsyncRead + AsyncWrite> AsyncRead for TimedIo<T> {
                 if this.activity.busy() {
                     return Poll::Pending;
                 }
-                clock.note_idle(this.activity);
-                if !clock.expired(cx) {
+                if this.activity.is_upgraded() {
+                    clock.phase = Phase::Off;
                     return Poll::Pending;
                 }
-                Poll::Ready(Err(match clock.phase {
-                    Phase::Head { bytes: true } => {
-                        // Nothing of a response is under way (the connection
-                        // is not busy), so the socket is ours.
-                        let _ = this.inner.as_mut().poll_write(cx, REQUEST_TIMEOUT);
-                        io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the request head did not arrive within the header timeout",
-                        )
+                clock.note_idle(&this.activity);
+                let error = match clock.poll_due(cx, may_park) {
+                    None => return Poll::Pending,
+                    Some(Due::Park) => {
+                        this.park();
+                        return Poll::Ready(Ok(()));
                     }
-                    Phase::Head { bytes: false } => io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no request within the header timeout",
-                    ),
-                    _ => io::Error::new(io::ErrorKind::TimedOut, "keep-alive timeout"),
-                }))
+                    Some(Due::Timeout) => match clock.phase {
+                        Phase::Head { bytes: true } => {
+                            // Nothing of a response is under way (the
+                            // connection is not busy), so the socket is ours.
+                            let _ = Pin::new(&mut socket.io).poll_write(cx, REQUEST_TIMEOUT);
+                            io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "the request head did not arrive within the header timeout",
+                            )
+                        }
+                        Phase::Head { bytes: false } => io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no request within the header timeout",
+                        ),
+                        _ => io::Error::new(io::ErrorKind::TimedOut, "keep-alive timeout"),
+                    },
+                };
+                Poll::Ready(Err(error))
             }
         }
     }
 }
 
-impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        match &mut self.get_mut().socket {
+            Some(socket) => Pin::new(&mut socket.io).poll_write(cx, buf),
+            None => Poll::Ready(Err(not_connected())),
+        }
     }
 
     fn poll_write_vectored(
@@ -264,24 +446,141 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        match &mut self.get_mut().socket {
+            Some(socket) => Pin::new(&mut socket.io).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(not_connected())),
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.socket
+            .as_ref()
+            .is_some_and(|socket| socket.io.is_write_vectored())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let flushed = this.inner.poll_flush(cx);
-        if this.clock.note_idle(this.activity) {
+        let this = self.get_mut();
+        let may_park = this.may_park();
+        let Some(socket) = &mut this.socket else {
+            return Poll::Ready(Ok(()));
+        };
+        let flushed = Pin::new(&mut socket.io).poll_flush(cx);
+        if socket.clock.note_idle(&this.activity) {
             // Register the timer with this task: nothing else may poll it.
-            let _ = this.clock.expired(cx);
+            // What is due is seen by the read that follows.
+            let _ = socket.clock.poll_due(cx, may_park);
         }
         flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+        match &mut self.get_mut().socket {
+            Some(socket) => Pin::new(&mut socket.io).poll_shutdown(cx),
+            // Parked: the socket stays open for the next request.
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    /// A connection that has read `received` and served one request, as
+    /// hyper would have.
+    async fn served(
+        received: &[u8],
+    ) -> (TimedIo<DuplexStream>, DuplexStream, ParkSlot<DuplexStream>) {
+        let (server, mut client) = tokio::io::duplex(1024);
+        client.write_all(received).await.unwrap();
+        let slot = ParkSlot::default();
+        let activity = Arc::new(Activity::default());
+        let socket = Socket::new(server, Duration::from_secs(10), Duration::from_secs(60));
+        let mut io = TimedIo::new(socket, Bytes::new(), activity.clone(), slot.clone(), false);
+        let mut buf = [0u8; 256];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], received);
+        activity.started();
+        activity.finished();
+        (io, client, slot)
+    }
+
+    /// Reads from `io` with the clock running ahead: `None` while the read
+    /// is pending.
+    async fn read_after(io: &mut TimedIo<DuplexStream>, wait: Duration) -> Option<usize> {
+        let mut buf = [0u8; 256];
+        tokio::select! {
+            biased;
+            read = io.read(&mut buf) => Some(read.unwrap()),
+            () = tokio::time::sleep(wait) => None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_parked_after_the_delay() {
+        let (mut io, mut client, slot) = served(HEAD).await;
+        assert_eq!(read_after(&mut io, PARK_AFTER / 2).await, None);
+        assert!(slot.lock().unwrap().is_none());
+        // Past the delay hyper reads the end of the stream; the socket is in
+        // the slot, still open, and the next request is read from it.
+        assert_eq!(read_after(&mut io, PARK_AFTER).await, Some(0));
+        let mut socket = slot.lock().unwrap().take().expect("parked");
+        client.write_all(b"GET /next").await.unwrap();
+        let first = socket.wait_for_bytes(std::future::pending()).await;
+        assert_eq!(first.as_deref(), Some(&b"GET /next"[..]));
+        // Hyper's write side sees nothing of it.
+        io.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_holding_part_of_a_request_is_not_parked() {
+        let (mut io, _client, slot) =
+            served(b"GET / HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\nHo").await;
+        assert_eq!(read_after(&mut io, PARK_AFTER * 10).await, None);
+        assert!(slot.lock().unwrap().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parked_connection_waits_no_longer_than_the_keep_alive_timeout() {
+        let (mut io, _client, slot) = served(HEAD).await;
+        assert_eq!(read_after(&mut io, PARK_AFTER * 2).await, Some(0));
+        let mut socket = slot.lock().unwrap().take().expect("parked");
+        let waited = Instant::now();
+        assert_eq!(socket.wait_for_bytes(std::future::pending()).await, None);
+        let waited = waited.elapsed();
+        assert!(
+            waited >= Duration::from_secs(59) && waited <= Duration::from_secs(61),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_h2_preface_is_read_whole() {
+        let (server, mut client) = tokio::io::duplex(1024);
+        let mut socket = Socket::new(server, Duration::from_secs(10), Duration::from_secs(60));
+        client.write_all(&H2_PREFACE[..5]).await.unwrap();
+        let wait = socket.wait_for_bytes(std::future::pending());
+        let mut wait = std::pin::pin!(wait);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), wait.as_mut())
+                .await
+                .is_err()
+        );
+        client.write_all(&H2_PREFACE[5..]).await.unwrap();
+        assert_eq!(wait.await.as_deref(), Some(H2_PREFACE));
+    }
+
+    #[test]
+    fn the_tail_is_the_last_four_bytes() {
+        let mut tail = [0; 4];
+        keep_tail(&mut tail, b"GET / HTTP/1.1\r\n\r");
+        assert_eq!(&tail, b"1\r\n\r");
+        keep_tail(&mut tail, b"\n");
+        assert_eq!(&tail, b"\r\n\r\n");
+        keep_tail(&mut tail, b"ab");
+        assert_eq!(&tail, b"\r\nab");
     }
 }

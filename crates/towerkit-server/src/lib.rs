@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod connection;
 mod io;
 mod limits;
 mod reload;

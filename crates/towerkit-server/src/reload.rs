@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
-use tower::util::Oneshot;
 use tower_service::Service;
+use towerkit_core::oneshot::{oneshot, Oneshot};
 
 /// A service that serves whatever stack was last handed to its
 /// [`Reloader`]: each request goes to the stack current when it arrives,
@@ -75,7 +75,7 @@ where
 
     fn call(&mut self, req: R) -> Self::Future {
         let stack = S::clone(&self.current.load());
-        Oneshot::new(stack, req)
+        oneshot(stack, req)
     }
 }
 

@@ -9,18 +9,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::io::{AsyncRead, AsyncWrite};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tower_service::Service;
-use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown, TlsInfo};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown};
 
-use crate::io::{Activity, TimedIo};
-use crate::service::ConnectionService;
+use crate::connection::Connection;
 use crate::signal::shutdown_signal;
 use crate::{Limits, TlsConfig};
 
@@ -127,10 +124,11 @@ struct Listener {
 }
 
 /// What every connection task shares.
-struct Shared {
-    builder: auto::Builder<TokioExecutor>,
-    limits: Limits,
-    shutdown: Shutdown,
+pub(crate) struct Shared {
+    pub(crate) http1: http1::Builder,
+    pub(crate) http2: http2::Builder<TokioExecutor>,
+    pub(crate) limits: Limits,
+    pub(crate) shutdown: Shutdown,
 }
 
 impl Server {
@@ -171,7 +169,7 @@ impl Server {
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
+        S::Error: Into<BoxError> + Send,
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
@@ -187,27 +185,27 @@ impl Server {
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
+        S::Error: Into<BoxError> + Send,
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
         F: Future<Output = ()>,
     {
         let limits = self.limits;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let mut http1 = http1::Builder::new();
+        http1
             .timer(TokioTimer::new())
             // TimedIo runs the header and keep-alive timeouts.
             .header_read_timeout(None)
             .max_buf_size(limits.max_header_size.max(8192))
             .keep_alive(true);
-        builder
-            .http2()
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.max_concurrent_streams)
             .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
         let shared = Arc::new(Shared {
-            builder,
+            http1,
+            http2,
             limits: limits.clone(),
             shutdown: Shutdown::new(),
         });
@@ -217,7 +215,6 @@ impl Server {
             tracing::info!(local_addr = %listener.local_addr, "accepting connections{tls}");
         }
 
-        let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         let mut connections = JoinSet::new();
         let mut next = 0;
@@ -245,14 +242,15 @@ impl Server {
                     match accepted {
                         Ok((stream, remote_addr)) => {
                             let listener = &listeners[index];
-                            let info = ConnectionInfo::new(remote_addr, listener.local_addr);
+                            let mut info = ConnectionInfo::new(remote_addr, listener.local_addr);
+                            info.shutdown = shared.shutdown.clone();
                             let connection = Connection {
                                 stream,
                                 info,
                                 tls: listener.tls.clone(),
                                 permit: permit.take(),
                             };
-                            connections.spawn(connection.serve(shared.clone(), &graceful, service.clone()));
+                            connections.spawn(connection.serve(shared.clone(), service.clone()));
                         }
                         Err(err) if is_per_connection(&err) => {
                             tracing::debug!(error = %err, "a connection failed before it was accepted");
@@ -277,7 +275,9 @@ impl Server {
         );
         shared.shutdown.request();
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections finished"),
+            () = async { while connections.join_next().await.is_some() {} } => {
+                tracing::info!("all connections finished");
+            }
             () = tokio::time::sleep(self.shutdown_grace) => {
                 tracing::warn!(open = connections.len(), "grace period over: closing the connections still open");
                 connections.abort_all();
@@ -303,114 +303,6 @@ fn poll_accept(
         }
     }
     Poll::Pending
-}
-
-/// An accepted connection, before its TLS handshake.
-struct Connection {
-    stream: TcpStream,
-    info: ConnectionInfo,
-    tls: Option<TlsConfig>,
-    /// Its place under `max_connections`, given back when it closes.
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Connection {
-    /// Serves the connection until it ends, or until graceful shutdown has
-    /// asked it to end and it has. The watcher is registered at once, while
-    /// the accept loop still holds `graceful`.
-    fn serve<S, B>(
-        self,
-        shared: Arc<Shared>,
-        graceful: &GracefulShutdown,
-        service: S,
-    ) -> impl Future<Output = ()> + Send + 'static
-    where
-        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<BoxError>,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let watcher = graceful.watcher();
-        async move {
-            let Connection {
-                stream,
-                mut info,
-                tls,
-                permit,
-            } = self;
-            let _ = stream.set_nodelay(true);
-            let remote_addr = info.remote_addr;
-            match tls {
-                None => serve_io(&shared, watcher, stream, info, false, service).await,
-                Some(tls) => {
-                    let handshake = tls.acceptor().accept(stream);
-                    let stream =
-                        match tokio::time::timeout(shared.limits.header_timeout, handshake).await {
-                            Ok(Ok(stream)) => stream,
-                            Ok(Err(err)) => {
-                                tracing::debug!(%remote_addr, error = %err, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%remote_addr, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let (_, session) = stream.get_ref();
-                    let mut tls_info = TlsInfo::default();
-                    tls_info.server_name = session.server_name().map(str::to_owned);
-                    tls_info.alpn = session.alpn_protocol().map(<[u8]>::to_vec);
-                    let http2 = tls_info.alpn.as_deref() == Some(b"h2");
-                    info.scheme = http::uri::Scheme::HTTPS;
-                    info.tls = Some(tls_info);
-                    serve_io(&shared, watcher, stream, info, http2, service).await;
-                }
-            }
-            drop(permit);
-        }
-    }
-}
-
-/// Runs HTTP over an established (plain or TLS) stream.
-async fn serve_io<T, S, B>(
-    shared: &Shared,
-    watcher: Watcher,
-    io: T,
-    info: ConnectionInfo,
-    http2: bool,
-    inner: S,
-) where
-    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let remote_addr = info.remote_addr;
-    let activity = Arc::new(Activity::default());
-    let service = ConnectionService {
-        inner,
-        info,
-        activity: activity.clone(),
-        shutdown: shared.shutdown.clone(),
-        max_request_body: shared.limits.max_request_body,
-    };
-    let limits = &shared.limits;
-    let io = TimedIo::new(
-        io,
-        activity,
-        limits.header_timeout,
-        limits.keep_alive_timeout,
-        http2,
-    );
-    let connection = shared
-        .builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service);
-    if let Err(err) = watcher.watch(connection).await {
-        tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
-    }
 }
 
 fn is_per_connection(err: &io::Error) -> bool {

@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE};
-use http::{Method, Request, Response, Uri};
+use http::{Method, Request, Response, Uri, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
-use tower::util::Oneshot;
 use tower_service::Service;
+use towerkit_core::oneshot::{oneshot, Oneshot};
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, Shutdown};
 
-use crate::body::{LimitedBody, ResponseBody};
+use crate::body::{Kept, KeptOpen, LimitedBody, ResponseBody};
 use crate::io::Activity;
 
 /// Serves one connection's requests with a clone of the stack: inserts the
@@ -51,8 +51,9 @@ where
             method: req.method().clone(),
             uri: req.uri().clone(),
         };
-        let body = match self.max_request_body {
-            Some(limit) if !req.body().is_end_stream() => {
+        let has_body = !req.body().is_end_stream();
+        let limit = match self.max_request_body {
+            Some(limit) if has_body => {
                 match req.body().size_hint().exact() {
                     // hyper holds the body to its Content-Length.
                     Some(length) if length <= limit => None,
@@ -62,16 +63,23 @@ where
                             .with_detail(format!("The request body may be at most {limit} bytes."));
                         let format = Format::negotiate(context.accept.as_ref());
                         let mut response = exception.to_response(format);
-                        // The body was not read: the connection cannot be reused.
-                        response
-                            .headers_mut()
-                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                        let request_body = if req.version() == Version::HTTP_2 {
+                            Some(KeptOpen::new(req.into_body()).1)
+                        } else {
+                            // The body was not read: the connection cannot
+                            // be reused.
+                            response
+                                .headers_mut()
+                                .insert(CONNECTION, HeaderValue::from_static("close"));
+                            None
+                        };
                         return ResponseFuture {
                             state: State::Answered {
                                 response: Some(response),
                             },
                             activity: Some(self.activity.clone()),
                             shutdown: None,
+                            request_body,
                         };
                     }
                     None => Some(limit),
@@ -79,20 +87,36 @@ where
             }
             _ => None,
         };
-        let mut req = match body {
-            Some(limit) => req.map(|incoming| Body::new(LimitedBody::new(incoming, limit))),
-            None => req.map(Body::new),
+        let (parts, incoming) = req.into_parts();
+        let (body, request_body) = if has_body && parts.version == Version::HTTP_2 {
+            let (body, kept) = KeptOpen::new(incoming);
+            (limited(body, limit), Some(kept))
+        } else {
+            (limited(incoming, limit), None)
         };
+        let mut req = Request::from_parts(parts, body);
         req.extensions_mut().insert(self.info.clone());
-        req.extensions_mut().insert(self.shutdown.clone());
         ResponseFuture {
             state: State::Called {
-                inner: Oneshot::new(self.inner.clone(), req),
+                inner: oneshot(self.inner.clone(), req),
                 context: Some(context),
             },
             activity: Some(self.activity.clone()),
             shutdown: Some(self.shutdown.clone()),
+            request_body,
         }
+    }
+}
+
+/// A request body as a [`Body`], held to the limit if there is one.
+fn limited<B>(body: B, limit: Option<u64>) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    match limit {
+        Some(limit) => Body::new(LimitedBody::new(body, limit)),
+        None => Body::new(body),
     }
 }
 
@@ -112,6 +136,7 @@ pin_project_lite::pin_project! {
         // (the client went away), which ends the request too.
         activity: Option<Arc<Activity>>,
         shutdown: Option<Shutdown>,
+        request_body: Option<Kept>,
     }
 
     impl<S: Service<R>, R> PinnedDrop for ResponseFuture<S, R> {
@@ -165,9 +190,12 @@ where
             // Polled again after it completed: hyper never does.
             return Poll::Pending;
         };
-        Poll::Ready(Ok(
-            response.map(|body| ResponseBody::new(body, activity, shutdown))
-        ))
+        if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            activity.upgraded();
+        }
+        Poll::Ready(Ok(response.map(|body| {
+            ResponseBody::new(body, activity, shutdown, this.request_body.take())
+        })))
     }
 }
 

@@ -1,5 +1,6 @@
 use std::convert::Infallible;
 use std::future::{ready, Ready};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -19,8 +20,14 @@ use crate::body::Body;
 /// let maintenance = Text::new("back soon\n").status(StatusCode::SERVICE_UNAVAILABLE);
 /// # let _ = maintenance;
 /// ```
+///
+/// Cloning one (a stack clones its app for every request) is a
+/// reference-count increment.
 #[derive(Clone, Debug)]
-pub struct Text {
+pub struct Text(Arc<Answer>);
+
+#[derive(Clone, Debug)]
+struct Answer {
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -34,28 +41,30 @@ impl Text {
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        Text {
+        Text(Arc::new(Answer {
             status: StatusCode::OK,
             headers,
             body: body.into(),
-        }
+        }))
     }
 
     /// Sets the status.
     pub fn status(mut self, status: StatusCode) -> Self {
-        self.status = status;
+        Arc::make_mut(&mut self.0).status = status;
         self
     }
 
     /// Sets the `Content-Type`.
     pub fn content_type(mut self, content_type: HeaderValue) -> Self {
-        self.headers.insert(CONTENT_TYPE, content_type);
+        Arc::make_mut(&mut self.0)
+            .headers
+            .insert(CONTENT_TYPE, content_type);
         self
     }
 
     /// Adds a header (repeatable: `Set-Cookie`, `WWW-Authenticate`).
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        Arc::make_mut(&mut self.0).headers.append(name, value);
         self
     }
 }
@@ -70,9 +79,15 @@ impl<B> Service<Request<B>> for Text {
     }
 
     fn call(&mut self, _req: Request<B>) -> Self::Future {
-        let mut response = Response::new(Body::from(self.body.clone()));
-        *response.status_mut() = self.status;
-        *response.headers_mut() = self.headers.clone();
+        let answer = &*self.0;
+        let mut response = Response::new(Body::from(answer.body.clone()));
+        *response.status_mut() = answer.status;
+        // Built rather than cloned: a clone has no room to spare, and hyper
+        // reuses a response's header map to parse the next request's head,
+        // which would then grow it for every request.
+        let headers = response.headers_mut();
+        headers.reserve(answer.headers.len() + 8);
+        headers.extend(answer.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         ready(Ok(response))
     }
 }

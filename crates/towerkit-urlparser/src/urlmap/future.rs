@@ -6,8 +6,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Response;
-use tower::util::Oneshot;
 use tower_service::Service;
+use towerkit_core::oneshot::Oneshot;
 use towerkit_core::{Body, BoxError};
 
 pin_project_lite::pin_project! {

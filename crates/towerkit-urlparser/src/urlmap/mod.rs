@@ -35,7 +35,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use tower::util::Oneshot;
 use tower_service::Service;
 use towerkit_core::path::segments;
 use towerkit_core::{path_info, shift_path_segments, Body, HttpException};
@@ -189,7 +188,7 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         match self.find(&req) {
             Some(route) if shift_path_segments(&mut req, route.key.segments.len()) => {
-                ResponseFuture::routed(Oneshot::new(route.service.clone(), req))
+                ResponseFuture::routed(towerkit_core::oneshot::oneshot(route.service.clone(), req))
             }
             _ => {
                 tracing::debug!(path = %req.uri().path(), "no mount matches");
