@@ -86,7 +86,7 @@ impl<B> Service<Request<B>> for Text {
         // reuses a response's header map to parse the next request's head,
         // which would then grow it for every request.
         let headers = response.headers_mut();
-        headers.reserve(answer.headers.len() + 8);
+        headers.reserve(answer.headers.len().max(6));
         headers.extend(answer.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         ready(Ok(response))
     }
