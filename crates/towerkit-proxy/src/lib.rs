@@ -26,6 +26,7 @@
 
 #![warn(missing_docs)]
 
+mod pool;
 mod proxy;
 
 pub use proxy::{Proxy, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};

@@ -1,15 +1,17 @@
 //! The proxy service.
 
 use std::sync::Arc;
+
+use crate::pool::Pool;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE};
+use http::header::{
+    HeaderName, HeaderValue, ACCEPT, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE,
+};
 use http::uri::{Authority, Uri};
 use http::{HeaderMap, Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tower_service::Service;
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
@@ -19,6 +21,11 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, HttpException, Sc
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the upstream may take to answer (its headers), unless set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
 /// Headers that concern one connection only (RFC 9110 §7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -35,11 +42,13 @@ const HOP_BY_HOP: [&str; 8] = [
 #[derive(Clone)]
 struct Config {
     authority: Authority,
+    /// The upstream's `Host`.
+    host: HeaderValue,
     base: String,
     preserve_host: bool,
     rewrite_location: bool,
     timeout: Duration,
-    client: Client<HttpConnector, Body>,
+    pool: Pool,
 }
 
 /// A reverse proxy to one upstream. See the [crate documentation](crate).
@@ -84,20 +93,22 @@ impl Proxy {
         if uri.query().is_some() {
             return Err(format!("`{upstream}`: the upstream cannot have a query"));
         }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        let pool = Pool::new(
+            authority.host(),
+            authority.port_u16().unwrap_or(80),
+            connect_timeout,
+        );
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| format!("`{upstream}`: the host is not a header value"))?;
         Ok(Proxy {
             config: Arc::new(Config {
+                host,
                 authority,
                 base: uri.path().trim_end_matches('/').to_owned(),
                 preserve_host: false,
                 rewrite_location: true,
                 timeout,
-                client,
+                pool,
             }),
         })
     }
@@ -120,7 +131,19 @@ impl Proxy {
 }
 
 /// Drops hop-by-hop headers, and those `Connection` names.
+///
+/// One pass over the names finds them; most messages have none, and then
+/// nothing is removed (each removal hashes a name).
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut found: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if HOP_BY_HOP.contains(&name.as_str()) {
+            found.push(name.clone());
+        }
+    }
+    if found.is_empty() {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
         .iter()
@@ -128,10 +151,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|name| HeaderName::try_from(name.trim()).ok())
         .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+    for name in found.into_iter().chain(named) {
         headers.remove(name);
     }
 }
@@ -240,7 +260,9 @@ impl Service<Request<Body>> for Proxy {
             } else {
                 target
             };
-            let uri = match format!("http://{}{target}", config.authority).parse::<Uri>() {
+            // Origin form (`/path?query`): the upstream is no proxy, and
+            // `Host` names it.
+            let uri = match target.parse::<Uri>() {
                 Ok(uri) => uri,
                 Err(_) => return Ok(HttpException::bad_request().response_for(&req)),
             };
@@ -248,8 +270,10 @@ impl Service<Request<Body>> for Proxy {
             let upgrade_protocol = req.headers().get(UPGRADE).cloned();
             let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
 
-            let (parts, body) = req.into_parts();
-            let mut headers = parts.headers.clone();
+            let (mut parts, body) = req.into_parts();
+            // What an error page needs of the request: its Accept.
+            let accept = parts.headers.get(ACCEPT).cloned();
+            let mut headers = std::mem::take(&mut parts.headers);
             strip_hop_by_hop(&mut headers);
             if let (true, Some(protocol)) = (upgrade, upgrade_protocol) {
                 headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
@@ -259,49 +283,52 @@ impl Service<Request<Body>> for Proxy {
                 || ConnectionInfo::loopback().remote_addr.ip(),
                 |c| c.remote_addr.ip(),
             );
-            let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            let forwarded_for = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
                 Some(existing) => format!("{existing}, {remote}"),
                 None => remote.to_string(),
             };
-            let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+            let set = |headers: &mut HeaderMap, name: HeaderName, value: &str| {
                 if let Ok(value) = HeaderValue::from_str(value) {
                     headers.insert(name, value);
                 }
             };
-            set(&mut headers, "x-forwarded-for", &forwarded_for);
-            set(&mut headers, "x-forwarded-proto", &scheme);
-            set(&mut headers, "x-forwarded-host", &public_host);
+            set(&mut headers, X_FORWARDED_FOR, &forwarded_for);
+            set(&mut headers, X_FORWARDED_PROTO, &scheme);
+            set(&mut headers, X_FORWARDED_HOST, &public_host);
             if prefix.is_empty() {
-                headers.remove("x-forwarded-prefix");
+                headers.remove(X_FORWARDED_PREFIX);
             } else {
-                set(&mut headers, "x-forwarded-prefix", &prefix);
+                set(&mut headers, X_FORWARDED_PREFIX, &prefix);
             }
             if !config.preserve_host {
-                set(&mut headers, HOST.as_str(), config.authority.as_str());
+                headers.insert(HOST, config.host.clone());
             }
             let mut upstream = Request::new(body);
-            *upstream.method_mut() = parts.method.clone();
+            *upstream.method_mut() = parts.method;
             *upstream.uri_mut() = uri;
             *upstream.headers_mut() = headers;
-            let head = Request::from_parts(parts, ());
+            let head = || {
+                let mut head = Request::new(());
+                if let Some(accept) = accept {
+                    head.headers_mut().insert(ACCEPT, accept);
+                }
+                head
+            };
 
-            let response = match tokio::time::timeout(
-                config.timeout,
-                config.client.request(upstream),
-            )
-            .await
+            let response = match tokio::time::timeout(config.timeout, config.pool.send(upstream))
+                .await
             {
                 Err(_) => {
                     tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
                     return Ok(HttpException::gateway_timeout()
                         .with_detail("the upstream did not answer in time")
-                        .response_for(&head));
+                        .response_for(&head()));
                 }
                 Ok(Err(err)) => {
                     tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
                     return Ok(HttpException::bad_gateway()
                         .with_detail("the upstream cannot be reached")
-                        .response_for(&head));
+                        .response_for(&head()));
                 }
                 Ok(Ok(response)) => response,
             };
@@ -333,17 +360,17 @@ impl Service<Request<Body>> for Proxy {
             }
             strip_hop_by_hop(&mut parts.headers);
             if config.rewrite_location {
-                let origin = format!("{scheme}://{public_host}");
                 if let Some(location) = parts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
+                    let origin = format!("{scheme}://{public_host}");
                     if let Some(public) = config.public_location(location, &prefix, &origin) {
                         if let Ok(value) = HeaderValue::from_str(&public) {
                             parts.headers.insert(LOCATION, value);
                         }
                     }
                 }
-                let cookies: Vec<HeaderValue> =
-                    parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
-                if !cookies.is_empty() {
+                if parts.headers.contains_key(SET_COOKIE) {
+                    let cookies: Vec<HeaderValue> =
+                        parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
                     parts.headers.remove(SET_COOKIE);
                     for cookie in cookies {
                         let rewritten = cookie
