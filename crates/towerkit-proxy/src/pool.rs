@@ -8,8 +8,11 @@
 //! it back unsent.
 //!
 //! Each connection runs in its own task (hyper's client connection). The
-//! pool itself is a list behind a lock held only to push or pop.
+//! pool itself is a list behind a lock held only to push or pop; the most
+//! recently used connection goes out first, and connections idle longer
+//! than [`IDLE_TIMEOUT`] are closed as the pool is next used.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -22,10 +25,14 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use towerkit_core::Body;
 
 /// How many idle connections are kept; more are closed.
 const MAX_IDLE: usize = 256;
+
+/// How long a connection may wait idle in the pool.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Idle connections to one upstream.
 #[derive(Clone)]
@@ -35,7 +42,8 @@ struct Shared {
     host: String,
     port: u16,
     connect_timeout: Duration,
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    /// Oldest first, each with the time it was given back.
+    idle: Mutex<VecDeque<(SendRequest<Body>, Instant)>>,
 }
 
 /// Why a request did not reach the upstream.
@@ -66,7 +74,7 @@ impl Pool {
                 .to_owned(),
             port,
             connect_timeout,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
         }))
     }
 
@@ -97,8 +105,11 @@ impl Pool {
     /// An idle connection ready for a request, if one is left open.
     async fn idle(&self) -> Option<SendRequest<Body>> {
         loop {
-            let sender = self.0.idle.lock().ok()?.pop()?;
-            let mut sender = sender;
+            let (mut sender, _) = {
+                let mut idle = self.0.idle.lock().ok()?;
+                expire(&mut idle);
+                idle.pop_back()?
+            };
             if sender.is_closed() {
                 continue;
             }
@@ -140,10 +151,21 @@ impl Pool {
             return;
         }
         if let Ok(mut idle) = self.0.idle.lock() {
+            expire(&mut idle);
             if idle.len() < MAX_IDLE {
-                idle.push(sender);
+                idle.push_back((sender, Instant::now()));
             }
         }
+    }
+}
+
+/// Closes the connections idle for longer than [`IDLE_TIMEOUT`].
+fn expire(idle: &mut VecDeque<(SendRequest<Body>, Instant)>) {
+    while idle
+        .front()
+        .is_some_and(|(_, since)| since.elapsed() > IDLE_TIMEOUT)
+    {
+        idle.pop_front();
     }
 }
 
@@ -267,6 +289,20 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(accepted.load(Ordering::SeqCst), 5);
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_too_long_is_closed() {
+        let (port, accepted) = upstream(usize::MAX).await;
+        let pool = Pool::new("127.0.0.1", port, Duration::from_secs(1));
+        assert_eq!(get(&pool).await, "ok");
+        assert_eq!(get(&pool).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+        tokio::time::pause();
+        tokio::time::advance(IDLE_TIMEOUT + Duration::from_secs(1)).await;
+        tokio::time::resume();
+        assert_eq!(get(&pool).await, "ok");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
