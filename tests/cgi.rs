@@ -71,7 +71,9 @@ fn serve() -> (Stack, common::Running) {
         "#!/bin/sh\necho 'this is not a header'\necho\n",
     );
     script(&bin, "warn.sh", "#!/bin/sh\necho 'a warning for the log' >&2\necho 'Content-Type: text/plain'\necho\necho ok\n");
-    script(&bin, "hang.sh", "#!/bin/sh\nsleep 30 &\nsleep 30\n");
+    // An unusual duration, so that the check below finds these and no
+    // other `sleep` on the machine.
+    script(&bin, "hang.sh", "#!/bin/sh\nsleep 3141 &\nsleep 3141\n");
     script(
         &bin,
         "sub/deep.sh",
@@ -262,7 +264,7 @@ fn a_hung_script_is_killed_with_its_children() {
     .unwrap();
     let left: Vec<&str> = ps
         .lines()
-        .filter(|l| l.contains("sleep 30") || (l.contains(" Z") && l.contains("hang")))
+        .filter(|l| l.ends_with("sleep 3141") || (l.contains(" Z") && l.contains("hang")))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?} (in {dir})");
 }
