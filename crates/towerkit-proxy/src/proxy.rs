@@ -1,8 +1,6 @@
 //! The proxy service.
 
 use std::sync::Arc;
-
-use crate::pool::Pool;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,7 +13,9 @@ use hyper_util::rt::TokioIo;
 use tower_service::Service;
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
-use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, HttpException, ScriptName};
+use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpException, ScriptName};
+
+use crate::pool::Pool;
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -307,13 +307,6 @@ impl Service<Request<Body>> for Proxy {
             *upstream.method_mut() = parts.method;
             *upstream.uri_mut() = uri;
             *upstream.headers_mut() = headers;
-            let head = || {
-                let mut head = Request::new(());
-                if let Some(accept) = accept {
-                    head.headers_mut().insert(ACCEPT, accept);
-                }
-                head
-            };
 
             let response = match tokio::time::timeout(config.timeout, config.pool.send(upstream))
                 .await
@@ -322,13 +315,13 @@ impl Service<Request<Body>> for Proxy {
                     tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
                     return Ok(HttpException::gateway_timeout()
                         .with_detail("the upstream did not answer in time")
-                        .response_for(&head()));
+                        .to_response(Format::negotiate(accept.as_ref())));
                 }
                 Ok(Err(err)) => {
                     tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
                     return Ok(HttpException::bad_gateway()
                         .with_detail("the upstream cannot be reached")
-                        .response_for(&head()));
+                        .to_response(Format::negotiate(accept.as_ref())));
                 }
                 Ok(Ok(response)) => response,
             };

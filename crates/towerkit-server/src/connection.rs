@@ -110,7 +110,6 @@ where
         inner,
         info,
         activity: activity.clone(),
-        shutdown: shared.shutdown.clone(),
         max_request_body: shared.limits.max_request_body,
     };
     let limits = &shared.limits;
@@ -149,10 +148,11 @@ where
         if let Err(err) = ended {
             tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
         }
-        let parked = slot.lock().ok().and_then(|mut slot| slot.take());
-        match parked {
-            Some(parked) if !http2 && !shutdown.is_requested() => socket = parked,
-            _ => return,
+        // Parked: the next round waits for the next request (or sees the
+        // shutdown at once). Anything else ended the connection.
+        match slot.lock().ok().and_then(|mut slot| slot.take()) {
+            Some(parked) => socket = parked,
+            None => return,
         }
     }
 }

@@ -167,11 +167,8 @@ impl Clock {
         }
         self.seen_finished = finished;
         self.phase = Phase::Idle;
+        // An elapsed timer is re-armed by the `poll_due` that follows.
         let now = Instant::now();
-        if self.timer.is_elapsed() {
-            let next = now + PARK_AFTER.min(self.header_timeout);
-            self.timer.as_mut().reset(next);
-        }
         self.set_deadline(now + self.keep_alive_timeout);
         let park_at = now + PARK_AFTER;
         self.park_at = Some(park_at);

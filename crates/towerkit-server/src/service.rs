@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE};
@@ -20,7 +20,7 @@ use crate::body::{Kept, KeptOpen, LimitedBody, ResponseBody};
 use crate::io::Activity;
 
 /// Serves one connection's requests with a clone of the stack: inserts the
-/// [`ConnectionInfo`] and [`Shutdown`], turns hyper's body into a [`Body`]
+/// [`ConnectionInfo`] (which carries the server's [`Shutdown`]), turns hyper's body into a [`Body`]
 /// held to the body limit, turns an error the stack returns into an error
 /// page rather than a dropped connection, and reports each request's start
 /// and end to the connection's [`Activity`].
@@ -29,7 +29,6 @@ pub(crate) struct ConnectionService<S> {
     pub(crate) inner: S,
     pub(crate) info: ConnectionInfo,
     pub(crate) activity: Arc<Activity>,
-    pub(crate) shutdown: Shutdown,
     pub(crate) max_request_body: Option<u64>,
 }
 
@@ -64,7 +63,7 @@ where
                         let format = Format::negotiate(context.accept.as_ref());
                         let mut response = exception.to_response(format);
                         let request_body = if req.version() == Version::HTTP_2 {
-                            Some(KeptOpen::new(req.into_body()).1)
+                            Some(Kept::new(Mutex::new(req.into_body())))
                         } else {
                             // The body was not read: the connection cannot
                             // be reused.
@@ -102,7 +101,7 @@ where
                 context: Some(context),
             },
             activity: Some(self.activity.clone()),
-            shutdown: Some(self.shutdown.clone()),
+            shutdown: Some(self.info.shutdown.clone()),
             request_body,
         }
     }
