@@ -94,6 +94,12 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 /// Reads what is left of a request body the stack did not read, then drops
 /// it: see [`KeptOpen`].
 fn drain(kept: Kept) {
+    // The stack still holds the body (a task that reads it after the
+    // answer): it is the stack's to read, and it is dropped with the stack's
+    // share.
+    if Arc::strong_count(&kept) > 1 {
+        return;
+    }
     let unread = kept.lock().is_ok_and(|incoming| !incoming.is_end_stream());
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
