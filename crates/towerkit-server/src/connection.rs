@@ -29,6 +29,7 @@ use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown, TlsInfo};
 use crate::io::{Activity, ParkSlot, Socket, TimedIo, H2_PREFACE};
 use crate::server::Shared;
 use crate::service::ConnectionService;
+use crate::streams::WithStreams;
 use crate::TlsConfig;
 
 /// An accepted connection, before its TLS handshake.
@@ -136,8 +137,11 @@ where
             http2,
         ));
         let ended = if http2 {
-            let connection = shared.http2.serve_connection(io, service.clone());
-            Box::pin(until_done(connection, shutdown, |c| c.graceful_shutdown())).await
+            let connection = WithStreams::new(shared.http2.serve_connection(io, service.clone()));
+            Box::pin(until_done(connection, shutdown, |c| {
+                c.connection().graceful_shutdown()
+            }))
+            .await
         } else {
             let connection = shared
                 .http1

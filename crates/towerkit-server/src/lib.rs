@@ -35,6 +35,7 @@ mod reload;
 mod server;
 mod service;
 mod signal;
+mod streams;
 mod tls;
 
 pub use limits::{raise_open_files_limit, Limits};

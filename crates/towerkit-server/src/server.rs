@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -19,6 +19,7 @@ use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown};
 
 use crate::connection::Connection;
 use crate::signal::shutdown_signal;
+use crate::streams::StreamExecutor;
 use crate::{Limits, TlsConfig};
 
 /// How long in-flight requests get to finish after a shutdown signal, unless
@@ -126,7 +127,7 @@ struct Listener {
 /// What every connection task shares.
 pub(crate) struct Shared {
     pub(crate) http1: http1::Builder,
-    pub(crate) http2: http2::Builder<TokioExecutor>,
+    pub(crate) http2: http2::Builder<StreamExecutor>,
     pub(crate) limits: Limits,
     pub(crate) shutdown: Shutdown,
 }
@@ -198,7 +199,7 @@ impl Server {
             .header_read_timeout(None)
             .max_buf_size(limits.max_header_size.max(8192))
             .keep_alive(true);
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        let mut http2 = http2::Builder::new(StreamExecutor);
         http2
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.max_concurrent_streams)
