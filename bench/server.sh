@@ -3,13 +3,15 @@
 # requests/s of `towerkit serve` (text app) and of bare hyper over HTTP/1.1
 # (wrk) and HTTP/2 (h2load), plain and TLS; then the memory of 10,000 idle
 # keep-alive connections and of 10,000 open server-sent event streams.
-# Each pair alternates in rounds; the ratio is taken per round and the
-# median reported.
+# Each pair alternates in rounds (who goes first alternates too); the ratio
+# is taken per round and the median reported. Next to it, the ratio of the
+# servers' CPU time per request (user + system, from /proc): steal time on a
+# shared VM moves requests/s from round to round far more than it moves that.
 #
 #   bench/server.sh [--quick]     (ROUNDS, DURATION, CONNECTIONS, HOLD override)
 source "$(dirname "$0")/lib.sh"
 
-ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-5}; CONNECTIONS=${CONNECTIONS:-64}; HOLD=${HOLD:-10000}
+ROUNDS=${ROUNDS:-9}; DURATION=${DURATION:-5}; CONNECTIONS=${CONNECTIONS:-64}; HOLD=${HOLD:-10000}
 [ "${1:-}" = "--quick" ] && { ROUNDS=1; DURATION=2; HOLD=2000; }
 
 need wrk wrk
@@ -45,24 +47,32 @@ start_server() { # start_server towerkit|bare-hyper plain|tls [h2]
     start bare-hyper "$RELEASE/bare-hyper" "${args[@]}"
   fi
   SCHEME=http; [ "$mode" = tls ] && SCHEME=https
-  curl -skf "$SCHEME://$ADDR/" >/dev/null
+  local h2c=()
+  [ -n "$h2" ] && [ "$mode" = plain ] && h2c=(--http2-prior-knowledge)
+  curl -skf "${h2c[@]}" "$SCHEME://$ADDR/" >/dev/null
 }
 
-# h2 URL: prints "REQS" from h2load (CONNECTIONS connections, 10 streams each).
+# h2 URL: prints "REQS CPU_US" from h2load (CONNECTIONS connections, 10
+# streams each): requests/s, and the server's CPU µs per request.
 h2() {
-  local out
+  local out before after
+  before=$(tree_cpu_ticks "$SERVER_PID")
   out=$(taskset -c "$LOAD_CPUS" h2load -t1 -c"$CONNECTIONS" -m10 -D "$DURATION" "$1" 2>&1)
+  after=$(tree_cpu_ticks "$SERVER_PID")
   echo "$out" | grep -q ' 0 failed, 0 errored' || echo "h2load: $(echo "$out" | grep 'requests:')" >&2
-  echo "$out" | awk '/^finished in/ {print $4}'
+  local reqs done_
+  reqs=$(echo "$out" | awk '/^finished in/ {print $4}')
+  done_=$(echo "$out" | awk '/^requests:/ {print $8}')
+  echo "$reqs $(awk "BEGIN {printf \"%.2f\", ($after - $before) * 1000000 / $(getconf CLK_TCK) / $done_}")"
 }
 
-run() { # run WHO MODE PROTOCOL: prints req/s
+run() { # run WHO MODE PROTOCOL: prints "REQS CPU_US" (req/s, server CPU µs per request)
   local who=$1 mode=$2 proto=$3
   start_server "$who" "$mode" "$([ "$proto" = h2 ] && echo h2)"
   local url="$SCHEME://$ADDR/"
   if [ "$proto" = h1 ]; then
     taskset -c "$LOAD_CPUS" wrk -t1 -c"$CONNECTIONS" -d1s "$url" >/dev/null
-    load "$url" "${DURATION}s" "$CONNECTIONS" | awk '{print $1}'
+    load "$url" "${DURATION}s" "$CONNECTIONS" | awk '{print $1, $4}'
   else
     h2 "$url" >/dev/null
     h2 "$url"
@@ -76,13 +86,19 @@ for scenario in "h1 plain" "h1 tls" "h2 plain" "h2 tls"; do
   set -- $scenario
   : >"$OUT/server.rounds"
   for round in $(seq 1 "$ROUNDS"); do
-    bare=$(run bare-hyper "$2" "$1")
-    tk=$(run towerkit "$2" "$1")
-    echo "$bare $tk $(awk "BEGIN {printf \"%.3f\", $tk / $bare}")" >>"$OUT/server.rounds"
+    # Who goes first alternates, so neither always gets the warmer machine.
+    if [ $((round % 2)) = 1 ]; then
+      read -r bare bare_cpu < <(run bare-hyper "$2" "$1")
+      read -r tk tk_cpu < <(run towerkit "$2" "$1")
+    else
+      read -r tk tk_cpu < <(run towerkit "$2" "$1")
+      read -r bare bare_cpu < <(run bare-hyper "$2" "$1")
+    fi
+    echo "$bare $tk $(awk "BEGIN {printf \"%.3f %.3f\", $tk / $bare, $bare_cpu / $tk_cpu}")" >>"$OUT/server.rounds"
   done
   col() { awk -v c="$1" '{print $c}' "$OUT/server.rounds" | median; }
-  printf '  %-9s bare hyper %10s  towerkit %10s  ratio %s (target >= 0.95)\n' \
-    "$1 $2" "$(col 1)" "$(col 2)" "$(col 3)" | tee -a "$OUT/server.results"
+  printf '  %-9s bare hyper %10s  towerkit %10s  ratio %s (target >= 0.95); CPU per request, bare / towerkit %s\n' \
+    "$1 $2" "$(col 1)" "$(col 2)" "$(col 3)" "$(col 4)" | tee -a "$OUT/server.results"
 done
 
 rss_now() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
