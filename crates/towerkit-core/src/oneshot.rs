@@ -37,8 +37,7 @@ where
         },
         Poll::Ready(Err(err)) => State::Failed { error: Some(err) },
         Poll::Pending => State::Waiting {
-            service,
-            req: Some(req),
+            waiting: Box::new((service, Some(req))),
         },
     };
     Oneshot { state }
@@ -56,7 +55,9 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<S: Service<R>, R> {
         Called { #[pin] future: S::Future },
-        Waiting { service: S, req: Option<R> },
+        // Boxed: rarely taken, and a request inline would make every
+        // level's future as large as a request, moved at every level.
+        Waiting { waiting: Box<(S, Option<R>)> },
         Failed { error: Option<S::Error> },
     }
 }
@@ -69,7 +70,8 @@ impl<S: Service<R>, R> Future for Oneshot<S, R> {
         loop {
             let future = match state.as_mut().project() {
                 StateProj::Called { future } => return future.poll(cx),
-                StateProj::Waiting { service, req } => {
+                StateProj::Waiting { waiting } => {
+                    let (service, req) = &mut **waiting;
                     std::task::ready!(service.poll_ready(cx))?;
                     let Some(req) = req.take() else {
                         // Polled after it completed.
