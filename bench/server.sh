@@ -87,13 +87,22 @@ for scenario in "h1 plain" "h1 tls" "h2 plain" "h2 tls"; do
   : >"$OUT/server.rounds"
   for round in $(seq 1 "$ROUNDS"); do
     # Who goes first alternates, so neither always gets the warmer machine.
-    if [ $((round % 2)) = 1 ]; then
-      read -r bare bare_cpu < <(run bare-hyper "$2" "$1")
-      read -r tk tk_cpu < <(run towerkit "$2" "$1")
-    else
-      read -r tk tk_cpu < <(run towerkit "$2" "$1")
-      read -r bare bare_cpu < <(run bare-hyper "$2" "$1")
-    fi
+    # A run that yields no figure (it happened once in a full run, and did
+    # not come back in 8 tries) is said and the round run again, twice at
+    # most.
+    for attempt in 1 2 3; do
+      bare=""; tk=""
+      if [ $((round % 2)) = 1 ]; then
+        read -r bare bare_cpu < <(run bare-hyper "$2" "$1") || true
+        read -r tk tk_cpu < <(run towerkit "$2" "$1") || true
+      else
+        read -r tk tk_cpu < <(run towerkit "$2" "$1") || true
+        read -r bare bare_cpu < <(run bare-hyper "$2" "$1") || true
+      fi
+      [ -n "$bare" ] && [ -n "$tk" ] && break
+      echo "$1 $2 round $round: a run gave no figure (attempt $attempt)" >&2
+      [ "$attempt" = 3 ] && exit 1
+    done
     echo "$bare $tk $(awk "BEGIN {printf \"%.3f %.3f\", $tk / $bare, $bare_cpu / $tk_cpu}")" >>"$OUT/server.rounds"
   done
   col() { awk -v c="$1" '{print $c}' "$OUT/server.rounds" | median; }
