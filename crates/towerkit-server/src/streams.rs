@@ -21,8 +21,8 @@
 //! streams left are dropped with it, as an HTTP/1 connection drops the
 //! request it was serving.
 //!
-//! A stream started outside a `WithStreams` (hyper does not, but the
-//! executor is a public-looking type to it) falls back to `tokio::spawn`.
+//! Should the executor be called outside a `WithStreams` poll (hyper does
+//! not do that), the stream is spawned as a task, as `TokioExecutor` would.
 
 use std::cell::Cell;
 use std::future::Future;
