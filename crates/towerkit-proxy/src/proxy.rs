@@ -302,14 +302,14 @@ impl Service<Request<Body>> for Proxy {
             if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(forwarded_for)) {
                 headers.insert(X_FORWARDED_FOR, value);
             }
-            match scheme.as_str() {
-                "http" => headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http")),
-                "https" => headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https")),
-                other => {
-                    set(&mut headers, X_FORWARDED_PROTO, other);
-                    None
-                }
+            let proto = match scheme.as_str() {
+                "http" => Some(HeaderValue::from_static("http")),
+                "https" => Some(HeaderValue::from_static("https")),
+                other => HeaderValue::from_str(other).ok(),
             };
+            if let Some(proto) = proto {
+                headers.insert(X_FORWARDED_PROTO, proto);
+            }
             set(&mut headers, X_FORWARDED_HOST, &public_host);
             if prefix.is_empty() {
                 headers.remove(X_FORWARDED_PREFIX);
