@@ -216,11 +216,7 @@ impl Running {
     }
 
     pub fn signal(&self, signal: i32) {
-        let pid = self.child.id() as i32;
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        unsafe {
-            libc::kill(pid, signal);
-        }
+        send_signal(&self.child, signal);
     }
 
     /// Waits (at most 30 s) for the process to exit.
@@ -310,6 +306,17 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Sends `signal` to a child process of the test.
+fn send_signal(child: &Child, signal: i32) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on our own child's pid, not yet reaped by `wait`,
+        // has no memory effects.
+        unsafe {
+            libc::kill(pid, signal);
+        }
+    }
+}
+
 /// A real nginx on 127.0.0.1, with a config of the test's, stopped when
 /// dropped.
 pub struct Nginx {
@@ -374,11 +381,7 @@ impl Drop for Nginx {
     /// worker running, orphaned, with the test's port. SIGKILL only if the
     /// master is still there after 5 s.
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: kill(2) on our own child's pid, which `wait` has not
-            // yet reaped.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
+        send_signal(&self.child, libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
