@@ -104,11 +104,14 @@ load() {
   reqs=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  local total hz cpu_us
+  local total
   total=$(echo "$out" | awk '/requests in/ {print $1}')
-  hz=$(getconf CLK_TCK)
-  cpu_us=$(awk "BEGIN {printf \"%.2f\", ($after - $before) * 1000000 / $hz / $total}")
-  echo "$reqs $(to_ms "$p50") $(to_ms "$p99") $cpu_us"
+  echo "$reqs $(to_ms "$p50") $(to_ms "$p99") $(cpu_us_per_request "$before" "$after" "$total")"
+}
+
+# cpu_us_per_request TICKS_BEFORE TICKS_AFTER REQUESTS: CPU µs per request.
+cpu_us_per_request() {
+  awk "BEGIN {printf \"%.2f\", ($2 - $1) * 1000000 / $(getconf CLK_TCK) / $3}"
 }
 
 to_ms() { # wrk prints 1.23ms, 456.00us or 1.20s

@@ -63,7 +63,7 @@ h2() {
   local reqs done_
   reqs=$(echo "$out" | awk '/^finished in/ {print $4}')
   done_=$(echo "$out" | awk '/^requests:/ {print $8}')
-  echo "$reqs $(awk "BEGIN {printf \"%.2f\", ($after - $before) * 1000000 / $(getconf CLK_TCK) / $done_}")"
+  echo "$reqs $(cpu_us_per_request "$before" "$after" "$done_")"
 }
 
 run() { # run WHO MODE PROTOCOL: prints "REQS CPU_US" (req/s, server CPU µs per request)
