@@ -60,22 +60,26 @@ NGINX
       start_port nginx "$port" nginx -c "$OUT/nginx-proxy.conf" -g 'daemon off;' ;;
   esac
   curl -sf "http://$ADDR/" >/dev/null
-  read -r reqs _ p99 _ < <(load "http://$ADDR/" "$DURATION" "$CONNECTIONS")
+  read -r reqs _ p99 cpu < <(load "http://$ADDR/" "$DURATION" "$CONNECTIONS")
   stop_servers
-  echo "$reqs $p99"
+  echo "$reqs $p99 $cpu"
 }
 
 : >"$OUT/proxy.rounds"
 for round in $(seq 1 "$ROUNDS"); do
-  read -r d d99 < <(run direct)
-  read -r t t99 < <(run towerkit)
-  read -r n n99 < <(run nginx)
-  echo "round $round: direct $d, towerkit $t (p99 ${t99}ms), nginx $n (p99 ${n99}ms)"
-  echo "$d $t $n" >>"$OUT/proxy.rounds"
+  read -r d d99 _ < <(run direct)
+  read -r t t99 tcpu < <(run towerkit)
+  read -r n n99 ncpu < <(run nginx)
+  echo "round $round: direct $d, towerkit $t (p99 ${t99}ms, ${tcpu}us CPU/req), nginx $n (p99 ${n99}ms, ${ncpu}us CPU/req)"
+  echo "$d $t $n $tcpu $ncpu" >>"$OUT/proxy.rounds"
 done
 col() { awk -v c="$1" '{print $c}' "$OUT/proxy.rounds" | median; }
-ratio() { awk "BEGIN {printf \"%.3f\", $1 / $2}"; }
+# The median of the rounds' own ratios: each round's contenders ran back to
+# back, so a round that the machine slowed down slows all of them.
+ratio_of() { awk -v a="$1" -v b="$2" '{printf "%.3f\n", $a / $b}' "$OUT/proxy.rounds" | median; }
 echo
 echo "reverse proxy: $ROUNDS rounds x $DURATION, wrk -c$CONNECTIONS, medians (req/s)"
 echo "  upstream direct $(col 1), towerkit proxy $(col 2), nginx proxy_pass $(col 3)"
-echo "  towerkit / direct x$(ratio "$(col 2)" "$(col 1)") (target >= 0.8), towerkit / nginx x$(ratio "$(col 2)" "$(col 3)") (target >= 1.0)"
+echo "  CPU per request of the proxy (its process tree): towerkit $(col 4) us, nginx $(col 5) us"
+echo "  medians of the rounds' ratios:"
+echo "  towerkit / direct x$(ratio_of 2 1) (target >= 0.8), towerkit / nginx x$(ratio_of 2 3) (target >= 1.0), CPU per request nginx / towerkit x$(ratio_of 5 4)"
