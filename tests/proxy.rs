@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{curl, curl_output, free_port, python_has, Python, Stack};
+use common::{curl, curl_output, free_port, python_has, status, Python, Stack};
 use serde_json::Value;
 
 const UPSTREAM: &str = r#"
@@ -227,4 +227,171 @@ fn websocket_through_the_tunnel() {
         String::from_utf8_lossy(&out.stdout),
         "echo: one\necho: two\n"
     );
+}
+
+/// An upstream written at the socket level, to answer in the ways a
+/// library server would not: chunks with trailers, a body ended by the
+/// close, an interim 100, an answer before the upload, a keep-alive
+/// connection dropped unanswered, a length that contradicts itself. Each
+/// answer names the connection it came on (`conn N`).
+const RAW_UPSTREAM: &str = r#"
+import socket, sys, threading
+
+def read_head(f):
+    line = f.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode().split(" ", 2)
+    headers = {}
+    while True:
+        h = f.readline()
+        if h in (b"\r\n", b""):
+            break
+        k, v = h.decode().split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    return method, path, headers
+
+def read_body(f, headers):
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = b""
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                while f.readline() not in (b"\r\n", b""):
+                    pass
+                return body, True
+            body += f.read(size)
+            f.readline()
+    return f.read(int(headers.get("content-length", "0"))), False
+
+def send(s, status, body, extra=""):
+    s.sendall(("HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n" % (status, len(body), extra)).encode() + body)
+
+def serve(s, number):
+    f = s.makefile("rb")
+    served = 0
+    while True:
+        head = read_head(f)
+        if head is None:
+            break
+        method, path, headers = head
+        served += 1
+        tag = b"conn %d" % number
+        if path == "/flaky" and served > 1:
+            # A keep-alive connection the upstream drops unanswered.
+            break
+        if path == "/early":
+            # Answers before reading the upload, then stops reading.
+            send(s, "413 Content Too Large", b"too large", "Connection: close\r\n")
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(5)
+            try:
+                while s.recv(65536):
+                    pass
+            except OSError:
+                pass
+            break
+        if path == "/continue":
+            s.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body, chunked = read_body(f, headers)
+        if path == "/chunked":
+            s.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 1\r\n\r\n")
+        elif path == "/until-close":
+            s.sendall(b"HTTP/1.1 200 OK\r\n\r\nread until the close")
+            break
+        elif path == "/two-lengths":
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
+            break
+        elif path == "/head" and method == "HEAD":
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+        else:
+            framing = b"chunked" if chunked else b"length"
+            send(s, "200 OK", b"%s %s %d %s" % (tag, method.encode(), len(body), framing))
+    s.close()
+
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", int(sys.argv[1])))
+listener.listen(64)
+print("ready", flush=True)
+number = 0
+while True:
+    conn, _ = listener.accept()
+    number += 1
+    threading.Thread(target=serve, args=(conn, number), daemon=True).start()
+"#;
+
+#[test]
+fn the_upstream_client_speaks_http_1_1() {
+    let port = free_port();
+    let _upstream = Python::start(RAW_UPSTREAM, &[&port.to_string()]);
+    let stack = Stack::new(&format!(
+        "[app.main]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\ntimeout = \"5s\"\n"
+    ));
+    let server = stack.serve();
+    let url = |path: &str| server.url(path);
+
+    // One connection carries request after request.
+    assert_eq!(curl(&[&url("/a")]), "conn 1 GET 0 length");
+    assert_eq!(curl(&[&url("/b")]), "conn 1 GET 0 length");
+
+    // A body the client sends chunked goes up chunked; one of known length
+    // with its length.
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("upload");
+    std::fs::write(&upload, vec![b'x'; 100_000]).unwrap();
+    let data = format!("@{}", upload.display());
+    assert_eq!(
+        curl(&[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &data,
+            &url("/up")
+        ]),
+        "conn 1 POST 100000 chunked"
+    );
+    assert_eq!(
+        curl(&["--data-binary", &data, &url("/up")]),
+        "conn 1 POST 100000 length"
+    );
+
+    // Chunks (with an extension and trailers) are decoded; an interim 100
+    // is passed over; a HEAD response has no body but keeps its length.
+    assert_eq!(curl(&[&url("/chunked")]), "hello world");
+    assert_eq!(
+        curl(&["--data-binary", "abc", &url("/continue")]),
+        "conn 1 POST 3 length"
+    );
+    let head = common::headers(&["-I", &url("/head")]);
+    assert!(head.contains("content-length: 1234\n"), "{head}");
+    assert_eq!(curl(&[&url("/c")]), "conn 1 GET 0 length");
+
+    // A body that runs to the close ends the connection's reuse.
+    assert_eq!(curl(&[&url("/until-close")]), "read until the close");
+    assert_eq!(curl(&[&url("/d")]), "conn 2 GET 0 length");
+
+    // A kept-alive connection the upstream drops without an answer: a GET
+    // is sent again on a new connection; a POST is not (it may have been
+    // acted on), and fails.
+    assert_eq!(curl(&[&url("/flaky")]), "conn 3 GET 0 length");
+    assert_eq!(status(&["--data-binary", "once", &url("/flaky")]), "502");
+    assert_eq!(curl(&[&url("/e")]), "conn 4 GET 0 length");
+
+    // An answer that comes before the upload is done reaches the client.
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'y'; 4_000_000]).unwrap();
+    let out = curl_output(&[
+        "-s",
+        "-w",
+        " %{http_code}",
+        "--data-binary",
+        &format!("@{}", big.display()),
+        &url("/early"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "too large 413");
+
+    // A response whose length contradicts itself is refused, not guessed.
+    assert_eq!(status(&[&url("/two-lengths")]), "502");
+    assert!(server.wait_for_log("Content-Length values that disagree"));
 }

@@ -2,9 +2,9 @@
 //! `ProxyMiddleware`: an old HTTP service mounted anywhere in a stack.
 //!
 //! - The request goes to `upstream` (`http://host:port/base/`), its path
-//!   below the mount and its query appended to the base, over a pooled
-//!   keep-alive client; bodies stream both ways (server-sent events and
-//!   large uploads are never buffered).
+//!   below the mount and its query appended to the base, over pooled
+//!   keep-alive HTTP/1.1 connections; bodies stream both ways (server-sent
+//!   events and large uploads are never buffered).
 //! - Hop-by-hop headers (the fixed list and those `Connection` names) are
 //!   dropped both ways; `X-Forwarded-For` is appended to, and
 //!   `X-Forwarded-Proto`, `-Host` and `-Prefix` (the mount, `ScriptName`)
@@ -17,6 +17,18 @@
 //! - `Upgrade` requests (WebSocket) are passed to the upstream and, once it
 //!   answers 101, tunnelled as raw bytes both ways.
 //!
+//!
+//! The upstream side is a small HTTP/1.1 client of the crate's own, driven
+//! in the task of the client's request: the request goes out from that task
+//! and the response is read back into it, with no connection task, channel
+//! or wake-up in between. `httparse` parses the response head; the crate
+//! decides how the body is framed (`Content-Length`, chunked, or to the
+//! close) and refuses what is ambiguous, such as two different lengths. The
+//! modules, in the order a request meets them: `request` (head and body
+//! out), `pool` (connections kept alive, and a request sent again when a
+//! kept-alive connection was closed under it), `response` (the head back),
+//! `body` and `chunked` (the body back).
+//!
 //! ```no_run
 //! use towerkit_proxy::Proxy;
 //!
@@ -26,7 +38,12 @@
 
 #![warn(missing_docs)]
 
+mod body;
+mod chunked;
+mod connection;
 mod pool;
 mod proxy;
+mod request;
+mod response;
 
 pub use proxy::{Proxy, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};

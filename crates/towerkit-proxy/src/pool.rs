@@ -1,32 +1,39 @@
 //! The connections to the upstream: HTTP/1.1, kept alive and reused.
 //!
-//! A request takes an idle connection (or opens one), and its response body
-//! gives the connection back when it has been read to the end: a body left
-//! unfinished (the client went away) closes its connection, whose state is
-//! then unknown. A request that an idle connection could not take (the
-//! upstream had closed it meanwhile) is sent again on a new one; hyper hands
-//! it back unsent.
+//! A request takes an idle connection (or opens one), writes itself out,
+//! and reads the response head; its response body then owns the connection
+//! and gives it back when it has been read to the end (see [`crate::body`]).
+//! All of it runs in the task of the client's request: a connection has no
+//! task of its own.
 //!
-//! Each connection runs in its own task (hyper's client connection). The
-//! pool itself is a list behind a lock held only to push or pop; the most
-//! recently used connection goes out first, and connections idle longer
-//! than [`IDLE_TIMEOUT`] are closed as the pool is next used.
+//! An idle connection the upstream has closed is noticed as it is taken
+//! (the socket is readable), and dropped. One closed just as a request went
+//! out shows as a connection ended before any byte of a response: the
+//! request is then sent again on a new connection, if nothing of its body
+//! was lost and its method is idempotent (RFC 9110 §9.2.2); otherwise it
+//! fails.
+//!
+//! The pool itself is a list behind a lock held only to push or pop; the
+//! most recently used connection goes out first, and connections idle
+//! longer than [`IDLE_TIMEOUT`] are closed as the pool is next used.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
+use std::future::{poll_fn, Future};
+use std::io;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body::{Body as _, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use http::header::UPGRADE;
+use http::{HeaderMap, Method, Response, StatusCode, Uri};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use towerkit_core::Body;
+use towerkit_core::{Body, BoxError};
+
+use crate::body::ResponseBody;
+use crate::connection::Connection;
+use crate::request::{Upload, UploadError};
+use crate::response::{BadHead, Head};
 
 /// How many idle connections are kept; more are closed.
 const MAX_IDLE: usize = 256;
@@ -43,25 +50,40 @@ struct Shared {
     port: u16,
     connect_timeout: Duration,
     /// Oldest first, each with the time it was given back.
-    idle: Mutex<VecDeque<(SendRequest<Body>, Instant)>>,
+    idle: Mutex<VecDeque<(Connection, Instant)>>,
 }
 
-/// Why a request did not reach the upstream.
+/// Why a request got no response from the upstream.
 #[derive(Debug)]
 pub(crate) enum SendError {
     /// No connection could be opened.
-    Connect(std::io::Error),
-    /// The connection failed while the request was under way.
-    Request(hyper::Error),
+    Connect(io::Error),
+    /// The connection failed, or closed, before a response came.
+    Io(io::Error),
+    /// The upstream's response could not be read.
+    BadResponse(BadHead),
+    /// The client's request body failed.
+    Client(BoxError),
 }
 
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Connect(err) => write!(f, "cannot connect: {err}"),
-            SendError::Request(err) => write!(f, "{err}"),
+            SendError::Io(err) => write!(f, "{err}"),
+            SendError::BadResponse(err) => write!(f, "{err}"),
+            SendError::Client(err) => write!(f, "the request body failed: {err}"),
         }
     }
+}
+
+/// What the upstream answered.
+pub(crate) enum Reply {
+    /// A response, its body read from the connection.
+    Body(ResponseBody),
+    /// `101 Switching Protocols`: the connection is now the upstream's end
+    /// of a tunnel (with any bytes already read of it).
+    Upgraded(Connection),
 }
 
 impl Pool {
@@ -78,145 +100,208 @@ impl Pool {
         }))
     }
 
-    /// Sends `req` and returns the upstream's response, whose body gives the
-    /// connection back once read.
-    pub(crate) async fn send(&self, mut req: Request<Body>) -> Result<Response<Body>, SendError> {
-        loop {
-            let (mut sender, fresh) = match self.idle().await {
-                Some(sender) => (sender, false),
-                None => (self.connect().await?, true),
-            };
-            match sender.try_send_request(req).await {
-                Ok(response) => {
-                    // A tunnel, or a connection the upstream will close, is
-                    // not reused.
-                    let reuse = response.status() != StatusCode::SWITCHING_PROTOCOLS;
-                    let back = reuse.then(|| (sender, self.clone()));
-                    return Ok(response.map(|body| Body::new(Returning { body, back })));
+    /// Sends a request and returns the upstream's response head; its body
+    /// streams from the connection. `headers` must be free of hop-by-hop
+    /// fields, but for an `Upgrade` the request asks for.
+    pub(crate) fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Body,
+    ) -> impl Future<Output = Result<Response<Reply>, SendError>> + Send + 'static {
+        // The head is written out before the future, which then keeps only
+        // what it needs: the arguments of an `async fn` would stay in it.
+        let upgrade = headers.contains_key(UPGRADE);
+        let idempotent = method.is_idempotent();
+        let for_head = method == Method::HEAD;
+        let mut upload = Upload::new(&method, &uri, &headers, body);
+        let pool = self.clone();
+        async move {
+            loop {
+                let (conn, reused) = match pool.idle() {
+                    Some(conn) => (conn, true),
+                    // Boxed: opening a connection is the rare case, and its
+                    // future would double the size of every request's.
+                    None => (Box::pin(pool.connect()).await?, false),
+                };
+                match pool.exchange(conn, upload, for_head, upgrade).await {
+                    Ok(response) => return Ok(response),
+                    Err(Failed::Retry(unsent)) if reused && idempotent => {
+                        upload = unsent;
+                        upload.rewind();
+                    }
+                    Err(Failed::Retry(_)) => {
+                        return Err(SendError::Io(io::Error::new(
+                            io::ErrorKind::ConnectionReset,
+                            "the upstream closed the connection without answering",
+                        )))
+                    }
+                    Err(Failed::Error(err)) => return Err(err),
                 }
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) if !fresh => req = unsent,
-                    _ => return Err(SendError::Request(err.into_error())),
-                },
             }
         }
     }
 
-    /// An idle connection ready for a request, if one is left open.
-    async fn idle(&self) -> Option<SendRequest<Body>> {
-        loop {
-            let (mut sender, _) = {
-                let mut idle = self.0.idle.lock().ok()?;
-                expire(&mut idle);
-                idle.pop_back()?
-            };
-            if sender.is_closed() {
-                continue;
+    /// Writes the request on `conn` and reads the response head.
+    async fn exchange(
+        &self,
+        mut conn: Connection,
+        mut upload: Upload,
+        for_head: bool,
+        upgrade: bool,
+    ) -> Result<Response<Reply>, Failed> {
+        let mut sending = true;
+        let mut cut_short = false;
+        let mut received = false;
+        let head = poll_fn(|cx| {
+            if sending {
+                match upload.poll_send(cx, &mut conn) {
+                    Poll::Pending => {}
+                    Poll::Ready(Ok(())) => sending = false,
+                    Poll::Ready(Err(UploadError::Client(err))) => {
+                        return Poll::Ready(Err(Failed::Error(SendError::Client(err))))
+                    }
+                    // The upstream may have answered already and stopped
+                    // reading: its answer is still read.
+                    Poll::Ready(Err(UploadError::Upstream(err))) => {
+                        tracing::debug!(error = %err, "the request could not be sent in full");
+                        sending = false;
+                        cut_short = true;
+                    }
+                }
             }
-            // A connection given back as its response ended may still be
-            // finishing that response.
-            if sender.ready().await.is_ok() {
-                return Some(sender);
+            loop {
+                match Head::parse(&mut conn.read, for_head) {
+                    Ok(Some(head))
+                        if head.status.is_informational()
+                            && head.status != StatusCode::SWITCHING_PROTOCOLS =>
+                    {
+                        // 100 Continue, 103 Early Hints: the final response follows.
+                        continue;
+                    }
+                    Ok(Some(head)) => return Poll::Ready(Ok(head)),
+                    Ok(None) => {}
+                    Err(err) => {
+                        return Poll::Ready(Err(Failed::Error(SendError::BadResponse(err))))
+                    }
+                }
+                match std::task::ready!(conn.poll_fill(cx)) {
+                    Ok(0) if !received => return Poll::Ready(Err(Failed::Retry(()))),
+                    Ok(0) => {
+                        return Poll::Ready(Err(Failed::Error(SendError::Io(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the upstream closed the connection in a response head",
+                        )))))
+                    }
+                    Ok(_) => received = true,
+                    Err(err) if !received && is_reset(&err) => {
+                        return Poll::Ready(Err(Failed::Retry(())))
+                    }
+                    Err(err) => return Poll::Ready(Err(Failed::Error(SendError::Io(err)))),
+                }
             }
-        }
+        })
+        .await;
+        let head = match head {
+            Ok(head) => head,
+            Err(Failed::Retry(())) if upload.is_replayable() => return Err(Failed::Retry(upload)),
+            Err(Failed::Retry(())) => {
+                return Err(Failed::Error(SendError::Io(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "the upstream closed the connection without answering",
+                ))))
+            }
+            Err(Failed::Error(err)) => return Err(Failed::Error(err)),
+        };
+        let mut response = Response::new(());
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        let reply = if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            if !upgrade {
+                return Err(Failed::Error(SendError::BadResponse(BadHead(
+                    "101 Switching Protocols to a request that asked for no upgrade".into(),
+                ))));
+            }
+            Reply::Upgraded(conn)
+        } else {
+            let upload = sending.then_some(upload);
+            Reply::Body(ResponseBody::new(
+                conn,
+                upload,
+                head.framing,
+                // A request cut short leaves the connection in no known state.
+                head.keep_alive && !cut_short,
+                self.clone(),
+            ))
+        };
+        Ok(response.map(|()| reply))
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, SendError> {
+    /// An idle connection still open, if one is left.
+    fn idle(&self) -> Option<Connection> {
+        let mut idle = self.0.idle.lock().ok()?;
+        expire(&mut idle);
+        while let Some((conn, _)) = idle.pop_back() {
+            if conn.is_idle_usable() {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    async fn connect(&self) -> Result<Connection, SendError> {
         let shared = &self.0;
         let connect = TcpStream::connect((shared.host.as_str(), shared.port));
         let stream = match tokio::time::timeout(shared.connect_timeout, connect).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => return Err(SendError::Connect(err)),
             Err(_) => {
-                return Err(SendError::Connect(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
+                return Err(SendError::Connect(io::Error::new(
+                    io::ErrorKind::TimedOut,
                     "connect timeout",
                 )))
             }
         };
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(SendError::Request)?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.with_upgrades().await {
-                tracing::debug!(error = %err, "an upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok(Connection::new(stream))
     }
 
-    fn give_back(&self, sender: SendRequest<Body>) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Takes back a connection whose response has ended.
+    pub(crate) fn give_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.0.idle.lock() {
             expire(&mut idle);
             if idle.len() < MAX_IDLE {
-                idle.push_back((sender, Instant::now()));
+                idle.push_back((conn, Instant::now()));
             }
         }
     }
 }
 
+/// Why an exchange failed: for good, or in a way that allows sending the
+/// request again (the connection closed before any byte of a response).
+enum Failed<T = Upload> {
+    Retry(T),
+    Error(SendError),
+}
+
+fn is_reset(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionAborted
+    )
+}
+
 /// Closes the connections idle for longer than [`IDLE_TIMEOUT`].
-fn expire(idle: &mut VecDeque<(SendRequest<Body>, Instant)>) {
+fn expire(idle: &mut VecDeque<(Connection, Instant)>) {
     while idle
         .front()
         .is_some_and(|(_, since)| since.elapsed() > IDLE_TIMEOUT)
     {
         idle.pop_front();
-    }
-}
-
-/// An upstream response body that gives its connection back to the pool
-/// when it ends.
-struct Returning {
-    body: Incoming,
-    back: Option<(SendRequest<Body>, Pool)>,
-}
-
-impl Returning {
-    fn ended(&mut self) {
-        if let Some((sender, pool)) = self.back.take() {
-            pool.give_back(sender);
-        }
-    }
-}
-
-impl http_body::Body for Returning {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.ended(),
-            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.ended(),
-            Poll::Ready(Some(Err(_))) => self.back = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for Returning {
-    fn drop(&mut self) {
-        // Read to the end without a last poll (an empty body): still reusable.
-        if self.body.is_end_stream() {
-            self.ended();
-        }
     }
 }
 
@@ -260,10 +345,19 @@ mod tests {
     }
 
     async fn get(pool: &Pool) -> String {
-        let mut req = Request::new(Body::empty());
-        *req.uri_mut() = "/".parse().unwrap();
-        let response = pool.send(req).await.unwrap();
-        let body = response.into_body().to_bytes().await.unwrap();
+        let response = pool
+            .send(
+                Method::GET,
+                "/".parse().unwrap(),
+                HeaderMap::new(),
+                Body::empty(),
+            )
+            .await
+            .unwrap();
+        let Reply::Body(body) = response.into_body() else {
+            panic!("an upgrade")
+        };
+        let body = Body::new(body).to_bytes().await.unwrap();
         String::from_utf8(body.to_vec()).unwrap()
     }
 
@@ -314,8 +408,14 @@ mod tests {
             .unwrap()
             .port();
         let pool = Pool::new("127.0.0.1", port, Duration::from_secs(1));
-        let mut req = Request::new(Body::empty());
-        *req.uri_mut() = "/".parse().unwrap();
-        assert!(matches!(pool.send(req).await, Err(SendError::Connect(_))));
+        let sent = pool
+            .send(
+                Method::GET,
+                "/".parse().unwrap(),
+                HeaderMap::new(),
+                Body::empty(),
+            )
+            .await;
+        assert!(matches!(sent, Err(SendError::Connect(_))));
     }
 }

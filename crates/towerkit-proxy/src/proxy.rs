@@ -11,14 +11,17 @@ use http::header::{
     HeaderName, HeaderValue, ACCEPT, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE,
 };
 use http::uri::{Authority, Uri};
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response};
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tower_service::Service;
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
 use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpException, ScriptName};
 
-use crate::pool::Pool;
+use crate::connection::Connection;
+use crate::pool::{Pool, Reply, SendError};
+use crate::response::has_token;
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -160,15 +163,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE)
-        && headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-            })
+    headers.contains_key(UPGRADE) && has_token(headers, CONNECTION, "upgrade")
 }
 
 impl Config {
@@ -249,8 +244,12 @@ impl Service<Request<Body>> for Proxy {
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        // The request is taken apart here, before the future: what the
+        // future keeps of it is the upstream request being sent and the few
+        // things the response needs. (Kept in the future, the request and
+        // its parts tripled its size, past what the allocator serves fast.)
         let config = self.config.clone();
-        Box::pin(async move {
+        {
             let prefix = ScriptName::of(&req).to_owned();
             let scheme = url_scheme(&req).to_owned();
             let public_host = host(&req);
@@ -267,7 +266,10 @@ impl Service<Request<Body>> for Proxy {
             // `Host` names it.
             let uri = match Uri::from_maybe_shared(Bytes::from(target)) {
                 Ok(uri) => uri,
-                Err(_) => return Ok(HttpException::bad_request().response_for(&req)),
+                Err(_) => {
+                    let response = HttpException::bad_request().response_for(&req);
+                    return Box::pin(std::future::ready(Ok(response)));
+                }
             };
             let upgrade = is_upgrade(req.headers());
             let upgrade_protocol = req.headers().get(UPGRADE).cloned();
@@ -319,83 +321,96 @@ impl Service<Request<Body>> for Proxy {
             if !config.preserve_host {
                 headers.insert(HOST, config.host.clone());
             }
-            let mut upstream = Request::new(body);
-            *upstream.method_mut() = parts.method;
-            *upstream.uri_mut() = uri;
-            *upstream.headers_mut() = headers;
+            let sent = config.pool.send(parts.method, uri, headers, body);
+            Box::pin(async move {
+                let response = match tokio::time::timeout(config.timeout, sent).await {
+                    Err(_) => {
+                        tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
+                        return Ok(HttpException::gateway_timeout()
+                            .with_detail("the upstream did not answer in time")
+                            .to_response(Format::negotiate(accept.as_ref())));
+                    }
+                    Ok(Err(SendError::Client(err))) => {
+                        // The client's body failed: too large (413), or cut off.
+                        let exception = match err.downcast::<HttpException>() {
+                            Ok(exception) => *exception,
+                            Err(err) => HttpException::bad_request()
+                                .with_detail(format!("the request body could not be read: {err}")),
+                        };
+                        return Ok(exception.to_response(Format::negotiate(accept.as_ref())));
+                    }
+                    Ok(Err(err)) => {
+                        tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
+                        return Ok(HttpException::bad_gateway()
+                            .with_detail("the upstream cannot be reached")
+                            .to_response(Format::negotiate(accept.as_ref())));
+                    }
+                    Ok(Ok(response)) => response,
+                };
 
-            let response = match tokio::time::timeout(config.timeout, config.pool.send(upstream))
-                .await
-            {
-                Err(_) => {
-                    tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
-                    return Ok(HttpException::gateway_timeout()
-                        .with_detail("the upstream did not answer in time")
-                        .to_response(Format::negotiate(accept.as_ref())));
-                }
-                Ok(Err(err)) => {
-                    tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
-                    return Ok(HttpException::bad_gateway()
-                        .with_detail("the upstream cannot be reached")
-                        .to_response(Format::negotiate(accept.as_ref())));
-                }
-                Ok(Ok(response)) => response,
-            };
-
-            let (mut parts, body) = response.into_parts();
-            if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-                if let Some(client_upgrade) = client_upgrade {
-                    let upstream_upgrade = hyper::upgrade::on(Response::from_parts(
-                        parts_clone_response(&parts),
-                        body,
-                    ));
-                    tokio::spawn(async move {
-                        match (client_upgrade.await, upstream_upgrade.await) {
-                            (Ok(client), Ok(upstream)) => {
-                                let mut client = TokioIo::new(client);
-                                let mut upstream = TokioIo::new(upstream);
-                                let _ =
-                                    tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                let (mut parts, reply) = response.into_parts();
+                let body = match reply {
+                    Reply::Body(body) => Body::new(body),
+                    Reply::Upgraded(upstream) => {
+                        let Some(client_upgrade) = client_upgrade else {
+                            return Ok(HttpException::bad_gateway()
+                                .with_detail("the upstream switched protocols unasked")
+                                .to_response(Format::negotiate(accept.as_ref())));
+                        };
+                        tokio::spawn(tunnel(client_upgrade, upstream));
+                        return Ok(Response::from_parts(parts, Body::empty()));
+                    }
+                };
+                strip_hop_by_hop(&mut parts.headers);
+                if config.rewrite_location {
+                    if let Some(location) =
+                        parts.headers.get(LOCATION).and_then(|v| v.to_str().ok())
+                    {
+                        let origin = format!("{scheme}://{public_host}");
+                        if let Some(public) = config.public_location(location, &prefix, &origin) {
+                            if let Ok(value) = HeaderValue::from_str(&public) {
+                                parts.headers.insert(LOCATION, value);
                             }
-                            (client, upstream) => tracing::warn!(
-                                client = client.is_ok(),
-                                upstream = upstream.is_ok(),
-                                "an upgrade could not be tunnelled"
-                            ),
                         }
-                    });
-                    return Ok(Response::from_parts(parts, Body::empty()));
-                }
-            }
-            strip_hop_by_hop(&mut parts.headers);
-            if config.rewrite_location {
-                if let Some(location) = parts.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
-                    let origin = format!("{scheme}://{public_host}");
-                    if let Some(public) = config.public_location(location, &prefix, &origin) {
-                        if let Ok(value) = HeaderValue::from_str(&public) {
-                            parts.headers.insert(LOCATION, value);
+                    }
+                    if parts.headers.contains_key(SET_COOKIE) {
+                        let cookies: Vec<HeaderValue> =
+                            parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
+                        parts.headers.remove(SET_COOKIE);
+                        for cookie in cookies {
+                            let rewritten = cookie
+                                .to_str()
+                                .ok()
+                                .and_then(|c| config.public_cookie(c, &prefix))
+                                .and_then(|c| HeaderValue::from_str(&c).ok());
+                            parts
+                                .headers
+                                .append(SET_COOKIE, rewritten.unwrap_or(cookie));
                         }
                     }
                 }
-                if parts.headers.contains_key(SET_COOKIE) {
-                    let cookies: Vec<HeaderValue> =
-                        parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
-                    parts.headers.remove(SET_COOKIE);
-                    for cookie in cookies {
-                        let rewritten = cookie
-                            .to_str()
-                            .ok()
-                            .and_then(|c| config.public_cookie(c, &prefix))
-                            .and_then(|c| HeaderValue::from_str(&c).ok());
-                        parts
-                            .headers
-                            .append(SET_COOKIE, rewritten.unwrap_or(cookie));
-                    }
-                }
-            }
-            Ok(Response::from_parts(parts, Body::new(body)))
-        })
+                Ok(Response::from_parts(parts, body))
+            })
+        }
     }
+}
+
+/// Joins the client's upgraded connection to the upstream's, byte for byte,
+/// until either side closes.
+async fn tunnel(client: hyper::upgrade::OnUpgrade, mut upstream: Connection) {
+    let client = match client.await {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::warn!(error = %err, "an upgrade could not be tunnelled: the client's side failed");
+            return;
+        }
+    };
+    let mut client = TokioIo::new(client);
+    // What the upstream sent right behind its 101 goes first.
+    if !upstream.read.is_empty() && client.write_all(&upstream.read).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream.io).await;
 }
 
 /// Appends `ip` as text, as `Display` writes it. An IPv4 address, the one
@@ -421,15 +436,6 @@ fn push_ip(out: &mut String, ip: IpAddr) {
             let _ = write!(out, "{ip}");
         }
     }
-}
-
-/// A response's parts, for `hyper::upgrade::on` (which needs its
-/// extensions), keeping the originals for the client.
-fn parts_clone_response(parts: &http::response::Parts) -> http::response::Parts {
-    let mut response = Response::new(());
-    *response.status_mut() = parts.status;
-    *response.extensions_mut() = parts.extensions.clone();
-    response.into_parts().0
 }
 
 #[cfg(test)]

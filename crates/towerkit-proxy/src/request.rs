@@ -1,0 +1,305 @@
+//! The request as it goes to the upstream: its head written out, and its
+//! body sent behind it as the client sends it.
+//!
+//! The body is framed by what it says of itself, never by the client's
+//! headers (a layer may have changed it): a known length is sent with
+//! `Content-Length`, anything else chunked. The head and the body's first
+//! bytes, when the client sent them together, leave in one write.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderMap, Method, Uri};
+use http_body::Body as _;
+use towerkit_core::{Body, BoxError};
+
+use crate::connection::Connection;
+
+/// How much of the body is queued before it is written.
+const QUEUE_LIMIT: usize = 64 * 1024;
+
+/// Writes a request head: the request line, `headers`, and the framing
+/// header `body` calls for. `headers` must not hold hop-by-hop fields.
+fn encode_head(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Body) -> Bytes {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut size = method.as_str().len() + target.len() + 64;
+    for (name, value) in headers {
+        size += name.as_str().len() + value.len() + 4;
+    }
+    let mut head = BytesMut::with_capacity(size);
+    head.put_slice(method.as_str().as_bytes());
+    head.put_u8(b' ');
+    head.put_slice(target.as_bytes());
+    head.put_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+            continue;
+        }
+        head.put_slice(name.as_str().as_bytes());
+        head.put_slice(b": ");
+        head.put_slice(value.as_bytes());
+        head.put_slice(b"\r\n");
+    }
+    match body.size_hint().exact() {
+        // A method that means something with content says how long it is,
+        // even when it is empty (RFC 9110 §8.6).
+        Some(0) if !expects_content(method) => {}
+        Some(len) => {
+            head.put_slice(b"content-length: ");
+            head.put_slice(itoa_u64(len, &mut [0; 20]));
+            head.put_slice(b"\r\n");
+        }
+        None => head.put_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    head.put_slice(b"\r\n");
+    head.freeze()
+}
+
+fn expects_content(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET
+            | Method::HEAD
+            | Method::DELETE
+            | Method::OPTIONS
+            | Method::TRACE
+            | Method::CONNECT
+    )
+}
+
+/// `n` in decimal, written into `buf`.
+fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// Why sending the request stopped.
+#[derive(Debug)]
+pub(crate) enum UploadError {
+    /// The client's body failed (it went away, or sent too much).
+    Client(BoxError),
+    /// The upstream's socket failed.
+    Upstream(io::Error),
+}
+
+/// A request on its way out: the head, then the body. See the [module
+/// documentation](self).
+pub(crate) struct Upload {
+    /// The head, kept whole until the request is done: a request the
+    /// upstream closed on unanswered may be sent again.
+    head: Bytes,
+    /// How much of `head` has been written.
+    head_written: usize,
+    /// Body bytes, with their framing, to write after the head.
+    queue: VecDeque<Bytes>,
+    body: Body,
+    chunked: bool,
+    /// The body has ended and its end is queued.
+    ended: bool,
+    /// Bytes of the body sent or queued.
+    sent: u64,
+}
+
+impl Upload {
+    /// The request `method target HTTP/1.1`, with `headers` (free of
+    /// hop-by-hop fields) and `body`.
+    pub(crate) fn new(method: &Method, uri: &Uri, headers: &HeaderMap, body: Body) -> Self {
+        let head = encode_head(method, uri, headers, &body);
+        let chunked = body.size_hint().exact().is_none();
+        let ended = !chunked && body.is_end_stream();
+        Upload {
+            head,
+            head_written: 0,
+            queue: VecDeque::new(),
+            body,
+            chunked,
+            ended,
+            sent: 0,
+        }
+    }
+
+    /// Whether no byte of the body has been taken from the client: the
+    /// request could be sent again as it is.
+    pub(crate) fn is_replayable(&self) -> bool {
+        self.sent == 0 && self.ended
+    }
+
+    /// Starts the request over, for a new connection: only a replayable
+    /// request (see [`is_replayable`](Self::is_replayable)) can be.
+    pub(crate) fn rewind(&mut self) {
+        self.head_written = 0;
+        self.queue.clear();
+        if self.chunked {
+            self.queue.push_back(Bytes::from_static(b"0\r\n\r\n"));
+        }
+    }
+
+    /// Sends what the client's body has ready, and writes it; ready once
+    /// the whole request has been written.
+    pub(crate) fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        conn: &mut Connection,
+    ) -> Poll<Result<(), UploadError>> {
+        loop {
+            let mut queued: usize = self.queue.iter().map(Bytes::len).sum();
+            while !self.ended && queued < QUEUE_LIMIT {
+                match Pin::new(&mut self.body).poll_frame(cx) {
+                    Poll::Pending => break,
+                    Poll::Ready(Some(Err(err))) => {
+                        return Poll::Ready(Err(UploadError::Client(err)))
+                    }
+                    Poll::Ready(Some(Ok(frame))) => {
+                        // Trailers are not forwarded.
+                        if let Ok(data) = frame.into_data() {
+                            queued += data.len();
+                            self.push(data);
+                        }
+                    }
+                    Poll::Ready(None) => self.end(),
+                }
+                if !self.ended && self.body.is_end_stream() {
+                    self.end();
+                }
+            }
+            let head = &self.head[self.head_written..];
+            if head.is_empty() && self.queue.is_empty() {
+                return if self.ended {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Pending
+                };
+            }
+            let mut slices = [IoSlice::new(&[]); 8];
+            slices[0] = IoSlice::new(head);
+            let mut count = 1;
+            for bytes in self.queue.iter().take(slices.len() - 1) {
+                slices[count] = IoSlice::new(bytes);
+                count += 1;
+            }
+            match conn.poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(UploadError::Upstream(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(written)) => self.advance(written),
+                Poll::Ready(Err(err)) => return Poll::Ready(Err(UploadError::Upstream(err))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Drops `n` written bytes: of the head first, then of the queue.
+    fn advance(&mut self, mut n: usize) {
+        let of_head = n.min(self.head.len() - self.head_written);
+        self.head_written += of_head;
+        n -= of_head;
+        while n > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                return;
+            };
+            if n < front.len() {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.queue.pop_front();
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.sent += data.len() as u64;
+        if self.chunked {
+            self.queue
+                .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
+            self.queue.push_back(data);
+            self.queue.push_back(Bytes::from_static(b"\r\n"));
+        } else {
+            self.queue.push_back(data);
+        }
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        if self.chunked {
+            self.queue.push_back(Bytes::from_static(b"0\r\n\r\n"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn head(method: Method, body: &Body) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("up"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
+        let uri: Uri = "/a?b=1".parse().unwrap();
+        String::from_utf8(encode_head(&method, &uri, &headers, body).to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_body_says_how_it_is_framed() {
+        assert_eq!(
+            head(Method::GET, &Body::empty()),
+            "GET /a?b=1 HTTP/1.1\r\nhost: up\r\n\r\n"
+        );
+        assert_eq!(
+            head(Method::POST, &Body::empty()),
+            "POST /a?b=1 HTTP/1.1\r\nhost: up\r\ncontent-length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            head(Method::PUT, &Body::from("12345678901")),
+            "PUT /a?b=1 HTTP/1.1\r\nhost: up\r\ncontent-length: 11\r\n\r\n"
+        );
+        let stream = Body::new(http_body_util::StreamBody::new(
+            futures_util::stream::empty::<Result<http_body::Frame<Bytes>, BoxError>>(),
+        ));
+        assert_eq!(
+            head(Method::POST, &stream),
+            "POST /a?b=1 HTTP/1.1\r\nhost: up\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn written_bytes_leave_the_head_then_the_queue() {
+        let mut upload = Upload::new(
+            &Method::POST,
+            &"/".parse().unwrap(),
+            &HeaderMap::new(),
+            Body::from("body"),
+        );
+        let head_len = upload.head.len();
+        upload.push(Bytes::from_static(b"body"));
+        upload.advance(head_len - 2);
+        assert_eq!(&upload.head[upload.head_written..], b"\r\n");
+        upload.advance(4);
+        assert_eq!(upload.queue, ["dy"]);
+        upload.advance(2);
+        assert!(upload.queue.is_empty());
+        upload.rewind();
+        assert_eq!(upload.head_written, 0);
+    }
+
+    #[test]
+    fn numbers_in_decimal() {
+        for n in [0, 7, 10, 1234567890, u64::MAX] {
+            assert_eq!(itoa_u64(n, &mut [0; 20]), n.to_string().as_bytes());
+        }
+    }
+}
