@@ -321,9 +321,15 @@ impl Service<Request<Body>> for Proxy {
             if !config.preserve_host {
                 headers.insert(HOST, config.host.clone());
             }
-            let sent = config.pool.send(parts.method, uri, headers, body);
+            // Boxed apart and awaited through a reference: awaited by value,
+            // it would be stored twice in this future, which would then be
+            // too large for the allocator's fast path.
+            let mut sent = Box::pin(tokio::time::timeout(
+                config.timeout,
+                config.pool.send(parts.method, uri, headers, body),
+            ));
             Box::pin(async move {
-                let response = match tokio::time::timeout(config.timeout, sent).await {
+                let response = match (&mut sent).await {
                     Err(_) => {
                         tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
                         return Ok(HttpException::gateway_timeout()
