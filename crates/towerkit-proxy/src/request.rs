@@ -104,7 +104,8 @@ pub(crate) struct Upload {
     /// Body bytes, with their framing, to write after the head.
     queue: VecDeque<Bytes>,
     body: Body,
-    chunked: bool,
+    /// The length the head announced; `None` for a chunked body.
+    length: Option<u64>,
     /// The body has ended and its end is queued.
     ended: bool,
     /// Bytes of the body sent or queued.
@@ -116,14 +117,14 @@ impl Upload {
     /// hop-by-hop fields) and `body`.
     pub(crate) fn new(method: &Method, uri: &Uri, headers: &HeaderMap, body: Body) -> Self {
         let head = encode_head(method, uri, headers, &body);
-        let chunked = body.size_hint().exact().is_none();
-        let ended = !chunked && body.is_end_stream();
+        let length = body.size_hint().exact();
+        let ended = length == Some(0) || (length.is_some() && body.is_end_stream());
         Upload {
             head,
             head_written: 0,
             queue: VecDeque::new(),
             body,
-            chunked,
+            length,
             ended,
             sent: 0,
         }
@@ -140,7 +141,7 @@ impl Upload {
     pub(crate) fn rewind(&mut self) {
         self.head_written = 0;
         self.queue.clear();
-        if self.chunked {
+        if self.length.is_none() {
             self.queue.push_back(Bytes::from_static(b"0\r\n\r\n"));
         }
     }
@@ -164,13 +165,21 @@ impl Upload {
                         // Trailers are not forwarded.
                         if let Ok(data) = frame.into_data() {
                             queued += data.len();
-                            self.push(data);
+                            if let Err(err) = self.push(data) {
+                                return Poll::Ready(Err(err));
+                            }
                         }
                     }
-                    Poll::Ready(None) => self.end(),
+                    Poll::Ready(None) => {
+                        if let Err(err) = self.end() {
+                            return Poll::Ready(Err(err));
+                        }
+                    }
                 }
                 if !self.ended && self.body.is_end_stream() {
-                    self.end();
+                    if let Err(err) = self.end() {
+                        return Poll::Ready(Err(err));
+                    }
                 }
             }
             let head = &self.head[self.head_written..];
@@ -217,25 +226,44 @@ impl Upload {
         }
     }
 
-    fn push(&mut self, data: Bytes) {
+    /// Queues body bytes with their framing. A body longer than the
+    /// length it announced is refused: the rest would reach the upstream
+    /// as the start of another request.
+    fn push(&mut self, data: Bytes) -> Result<(), UploadError> {
         if data.is_empty() {
-            return;
+            return Ok(());
         }
         self.sent += data.len() as u64;
-        if self.chunked {
-            self.queue
-                .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
-            self.queue.push_back(data);
-            self.queue.push_back(Bytes::from_static(b"\r\n"));
-        } else {
-            self.queue.push_back(data);
+        match self.length {
+            Some(length) if self.sent > length => {
+                return Err(UploadError::Client(
+                    "the request body is longer than its length".into(),
+                ))
+            }
+            Some(_) => self.queue.push_back(data),
+            None => {
+                self.queue
+                    .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
+                self.queue.push_back(data);
+                self.queue.push_back(Bytes::from_static(b"\r\n"));
+            }
         }
+        Ok(())
     }
 
-    fn end(&mut self) {
+    /// Queues the end of the body. One shorter than the length it announced
+    /// is refused: the upstream would take the next request as its rest.
+    fn end(&mut self) -> Result<(), UploadError> {
         self.ended = true;
-        if self.chunked {
-            self.queue.push_back(Bytes::from_static(b"0\r\n\r\n"));
+        match self.length {
+            Some(length) if self.sent < length => Err(UploadError::Client(
+                "the request body is shorter than its length".into(),
+            )),
+            Some(_) => Ok(()),
+            None => {
+                self.queue.push_back(Bytes::from_static(b"0\r\n\r\n"));
+                Ok(())
+            }
         }
     }
 }
@@ -285,7 +313,7 @@ mod tests {
             Body::from("body"),
         );
         let head_len = upload.head.len();
-        upload.push(Bytes::from_static(b"body"));
+        assert!(upload.push(Bytes::from_static(b"body")).is_ok());
         upload.advance(head_len - 2);
         assert_eq!(&upload.head[upload.head_written..], b"\r\n");
         upload.advance(4);
@@ -294,6 +322,25 @@ mod tests {
         assert!(upload.queue.is_empty());
         upload.rewind();
         assert_eq!(upload.head_written, 0);
+    }
+
+    #[test]
+    fn a_body_that_breaks_its_length_is_refused() {
+        // The head announces the length the body's size hint gives; the
+        // bytes then pushed are more, or fewer.
+        let uri: Uri = "/".parse().unwrap();
+        for announced in ["abc", "abcde"] {
+            let body = Body::from(announced);
+            let mut upload = Upload::new(&Method::POST, &uri, &HeaderMap::new(), body);
+            let sent = upload
+                .push(Bytes::from_static(b"four"))
+                .and_then(|()| upload.end());
+            assert!(
+                matches!(sent, Err(UploadError::Client(_))),
+                "{} announced, 4 sent",
+                announced.len()
+            );
+        }
     }
 
     #[test]
