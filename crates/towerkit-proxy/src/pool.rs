@@ -131,12 +131,7 @@ impl Pool {
                         upload = unsent;
                         upload.rewind();
                     }
-                    Err(Failed::Retry(_)) => {
-                        return Err(SendError::Io(io::Error::new(
-                            io::ErrorKind::ConnectionReset,
-                            "the upstream closed the connection without answering",
-                        )))
-                    }
+                    Err(Failed::Retry(_)) => return Err(unanswered()),
                     Err(Failed::Error(err)) => return Err(err),
                 }
             }
@@ -154,13 +149,16 @@ impl Pool {
         let mut sending = true;
         let mut cut_short = false;
         let mut received = false;
+        // The head, or why there is none: `Err(None)` if the connection
+        // closed before any byte of an answer, when the request may be sent
+        // again.
         let head = poll_fn(|cx| {
             if sending {
                 match upload.poll_send(cx, &mut conn) {
                     Poll::Pending => {}
                     Poll::Ready(Ok(())) => sending = false,
                     Poll::Ready(Err(UploadError::Client(err))) => {
-                        return Poll::Ready(Err(Failed::Error(SendError::Client(err))))
+                        return Poll::Ready(Err(Some(SendError::Client(err))))
                     }
                     // The upstream may have answered already and stopped
                     // reading: its answer is still read.
@@ -182,37 +180,29 @@ impl Pool {
                     }
                     Ok(Some(head)) => return Poll::Ready(Ok(head)),
                     Ok(None) => {}
-                    Err(err) => {
-                        return Poll::Ready(Err(Failed::Error(SendError::BadResponse(err))))
-                    }
+                    Err(err) => return Poll::Ready(Err(Some(SendError::BadResponse(err)))),
                 }
                 match std::task::ready!(conn.poll_fill(cx)) {
-                    Ok(0) if !received => return Poll::Ready(Err(Failed::Retry(()))),
+                    Ok(0) if !received => return Poll::Ready(Err(None)),
                     Ok(0) => {
-                        return Poll::Ready(Err(Failed::Error(SendError::Io(io::Error::new(
+                        return Poll::Ready(Err(Some(SendError::Io(io::Error::new(
                             io::ErrorKind::UnexpectedEof,
                             "the upstream closed the connection in a response head",
                         )))))
                     }
                     Ok(_) => received = true,
-                    Err(err) if !received && is_reset(&err) => {
-                        return Poll::Ready(Err(Failed::Retry(())))
-                    }
-                    Err(err) => return Poll::Ready(Err(Failed::Error(SendError::Io(err)))),
+                    Err(err) if !received && is_reset(&err) => return Poll::Ready(Err(None)),
+                    Err(err) => return Poll::Ready(Err(Some(SendError::Io(err)))),
                 }
             }
         })
         .await;
         let head = match head {
             Ok(head) => head,
-            Err(Failed::Retry(())) if upload.is_replayable() => return Err(Failed::Retry(upload)),
-            Err(Failed::Retry(())) => {
-                return Err(Failed::Error(SendError::Io(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "the upstream closed the connection without answering",
-                ))))
-            }
-            Err(Failed::Error(err)) => return Err(Failed::Error(err)),
+            // Closed before any byte of an answer.
+            Err(None) if upload.is_replayable() => return Err(Failed::Retry(upload)),
+            Err(None) => return Err(Failed::Error(unanswered())),
+            Err(Some(err)) => return Err(Failed::Error(err)),
         };
         let mut response = Response::new(());
         *response.status_mut() = head.status;
@@ -281,9 +271,17 @@ impl Pool {
 
 /// Why an exchange failed: for good, or in a way that allows sending the
 /// request again (the connection closed before any byte of a response).
-enum Failed<T = Upload> {
-    Retry(T),
+enum Failed {
+    Retry(Upload),
     Error(SendError),
+}
+
+/// A connection closed before any byte of an answer.
+fn unanswered() -> SendError {
+    SendError::Io(io::Error::new(
+        io::ErrorKind::ConnectionReset,
+        "the upstream closed the connection without answering",
+    ))
 }
 
 fn is_reset(err: &io::Error) -> bool {
