@@ -162,8 +162,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(UPGRADE) && has_token(headers, CONNECTION, "upgrade")
+/// The protocol a request asks to switch to (`Upgrade`, named in
+/// `Connection`), if it does.
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    headers
+        .get(UPGRADE)
+        .filter(|_| has_token(headers, CONNECTION, "upgrade"))
+        .cloned()
 }
 
 impl Config {
@@ -271,16 +276,17 @@ impl Service<Request<Body>> for Proxy {
                     return Box::pin(std::future::ready(Ok(response)));
                 }
             };
-            let upgrade = is_upgrade(req.headers());
-            let upgrade_protocol = req.headers().get(UPGRADE).cloned();
-            let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+            let upgrade_protocol = upgrade_protocol(req.headers());
+            let client_upgrade = upgrade_protocol
+                .is_some()
+                .then(|| hyper::upgrade::on(&mut req));
 
             let (mut parts, body) = req.into_parts();
             // What an error page needs of the request: its Accept.
             let accept = parts.headers.get(ACCEPT).cloned();
             let mut headers = std::mem::take(&mut parts.headers);
             strip_hop_by_hop(&mut headers);
-            if let (true, Some(protocol)) = (upgrade, upgrade_protocol) {
+            if let Some(protocol) = upgrade_protocol {
                 headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
                 headers.insert(UPGRADE, protocol);
             }
