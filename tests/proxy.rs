@@ -306,7 +306,7 @@ def serve(s, number):
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
         else:
             framing = b"chunked" if chunked else b"length"
-            send(s, "200 OK", b"%s %s %d %s" % (tag, method.encode(), len(body), framing))
+            send(s, "200 OK", b"%s %s %s %d %s" % (tag, method.encode(), path.encode(), len(body), framing))
     s.close()
 
 listener = socket.socket()
@@ -326,14 +326,17 @@ fn the_upstream_client_speaks_http_1_1() {
     let port = free_port();
     let _upstream = Python::start(RAW_UPSTREAM, &[&port.to_string()]);
     let stack = Stack::new(&format!(
-        "[app.main]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\ntimeout = \"5s\"\n"
+        "[composite.main]\nuse = \"urlmap\"\n\"/raw\" = \"raw\"\n\
+         [app.raw]\nuse = \"proxy\"\nupstream = \"http://127.0.0.1:{port}/\"\ntimeout = \"5s\"\n"
     ));
     let server = stack.serve();
-    let url = |path: &str| server.url(path);
+    let url = |path: &str| server.url(&format!("/raw{path}"));
 
     // One connection carries request after request.
-    assert_eq!(curl(&[&url("/a")]), "conn 1 GET 0 length");
-    assert_eq!(curl(&[&url("/b")]), "conn 1 GET 0 length");
+    assert_eq!(curl(&[&url("/a")]), "conn 1 GET /a 0 length");
+    assert_eq!(curl(&[&url("/b")]), "conn 1 GET /b 0 length");
+    // The mount's root, with a query, is the upstream's.
+    assert_eq!(curl(&[&url("?q=1")]), "conn 1 GET /?q=1 0 length");
 
     // A body the client sends chunked goes up chunked; one of known length
     // with its length.
@@ -349,11 +352,11 @@ fn the_upstream_client_speaks_http_1_1() {
             &data,
             &url("/up")
         ]),
-        "conn 1 POST 100000 chunked"
+        "conn 1 POST /up 100000 chunked"
     );
     assert_eq!(
         curl(&["--data-binary", &data, &url("/up")]),
-        "conn 1 POST 100000 length"
+        "conn 1 POST /up 100000 length"
     );
 
     // Chunks (with an extension and trailers) are decoded; an interim 100
@@ -361,22 +364,22 @@ fn the_upstream_client_speaks_http_1_1() {
     assert_eq!(curl(&[&url("/chunked")]), "hello world");
     assert_eq!(
         curl(&["--data-binary", "abc", &url("/continue")]),
-        "conn 1 POST 3 length"
+        "conn 1 POST /continue 3 length"
     );
     let head = common::headers(&["-I", &url("/head")]);
     assert!(head.contains("content-length: 1234\n"), "{head}");
-    assert_eq!(curl(&[&url("/c")]), "conn 1 GET 0 length");
+    assert_eq!(curl(&[&url("/c")]), "conn 1 GET /c 0 length");
 
     // A body that runs to the close ends the connection's reuse.
     assert_eq!(curl(&[&url("/until-close")]), "read until the close");
-    assert_eq!(curl(&[&url("/d")]), "conn 2 GET 0 length");
+    assert_eq!(curl(&[&url("/d")]), "conn 2 GET /d 0 length");
 
     // A kept-alive connection the upstream drops without an answer: a GET
     // is sent again on a new connection; a POST is not (it may have been
     // acted on), and fails.
-    assert_eq!(curl(&[&url("/flaky")]), "conn 3 GET 0 length");
+    assert_eq!(curl(&[&url("/flaky")]), "conn 3 GET /flaky 0 length");
     assert_eq!(status(&["--data-binary", "once", &url("/flaky")]), "502");
-    assert_eq!(curl(&[&url("/e")]), "conn 4 GET 0 length");
+    assert_eq!(curl(&[&url("/e")]), "conn 4 GET /e 0 length");
 
     // An answer that comes before the upload is done reaches the client.
     let big = dir.path().join("big");

@@ -25,7 +25,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use http::header::UPGRADE;
-use http::{HeaderMap, Method, Response, StatusCode, Uri};
+use http::{HeaderMap, Method, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use towerkit_core::{Body, BoxError};
@@ -106,7 +106,7 @@ impl Pool {
     pub(crate) fn send(
         &self,
         method: Method,
-        uri: Uri,
+        target: &str,
         headers: HeaderMap,
         body: Body,
     ) -> impl Future<Output = Result<Response<Reply>, SendError>> + Send + 'static {
@@ -115,7 +115,7 @@ impl Pool {
         let upgrade = headers.contains_key(UPGRADE);
         let idempotent = method.is_idempotent();
         let for_head = method == Method::HEAD;
-        let mut upload = Upload::new(&method, &uri, &headers, body);
+        let mut upload = Upload::new(&method, target, &headers, body);
         let pool = self.clone();
         async move {
             loop {
@@ -344,12 +344,7 @@ mod tests {
 
     async fn get(pool: &Pool) -> String {
         let response = pool
-            .send(
-                Method::GET,
-                "/".parse().unwrap(),
-                HeaderMap::new(),
-                Body::empty(),
-            )
+            .send(Method::GET, "/", HeaderMap::new(), Body::empty())
             .await
             .unwrap();
         let Reply::Body(body) = response.into_body() else {
@@ -407,12 +402,7 @@ mod tests {
             .port();
         let pool = Pool::new("127.0.0.1", port, Duration::from_secs(1));
         let sent = pool
-            .send(
-                Method::GET,
-                "/".parse().unwrap(),
-                HeaderMap::new(),
-                Body::empty(),
-            )
+            .send(Method::GET, "/", HeaderMap::new(), Body::empty())
             .await;
         assert!(matches!(sent, Err(SendError::Connect(_))));
     }

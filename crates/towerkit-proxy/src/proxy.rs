@@ -21,6 +21,7 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpExcep
 
 use crate::connection::Connection;
 use crate::pool::{Pool, Reply, SendError};
+use crate::request::is_valid_target;
 use crate::response::has_token;
 
 /// How long connecting to the upstream may take, unless set.
@@ -258,24 +259,27 @@ impl Service<Request<Body>> for Proxy {
             let prefix = ScriptName::of(&req).to_owned();
             let scheme = url_scheme(&req).to_owned();
             let public_host = host(&req);
-            let target = match req.uri().query() {
-                Some(query) => format!("{}{}?{query}", config.base, path_info(&req)),
-                None => format!("{}{}", config.base, path_info(&req)),
-            };
-            let target = if target.is_empty() {
-                "/".to_owned()
-            } else {
-                target
-            };
             // Origin form (`/path?query`): the upstream is no proxy, and
-            // `Host` names it.
-            let uri = match Uri::from_maybe_shared(Bytes::from(target)) {
-                Ok(uri) => uri,
-                Err(_) => {
-                    let response = HttpException::bad_request().response_for(&req);
-                    return Box::pin(std::future::ready(Ok(response)));
-                }
-            };
+            // `Host` names it. The mount's root is the base's root, also
+            // with a query.
+            let path_info = path_info(&req);
+            let query = req.uri().query();
+            let mut target = String::with_capacity(
+                config.base.len() + path_info.len() + 2 + query.map_or(0, str::len),
+            );
+            target.push_str(&config.base);
+            target.push_str(path_info);
+            if target.is_empty() {
+                target.push('/');
+            }
+            if let Some(query) = query {
+                target.push('?');
+                target.push_str(query);
+            }
+            if !is_valid_target(&target) {
+                let response = HttpException::bad_request().response_for(&req);
+                return Box::pin(std::future::ready(Ok(response)));
+            }
             let upgrade_protocol = upgrade_protocol(req.headers());
             let client_upgrade = upgrade_protocol
                 .is_some()
@@ -332,7 +336,7 @@ impl Service<Request<Body>> for Proxy {
             // too large for the allocator's fast path.
             let mut sent = Box::pin(tokio::time::timeout(
                 config.timeout,
-                config.pool.send(parts.method, uri, headers, body),
+                config.pool.send(parts.method, &target, headers, body),
             ));
             Box::pin(async move {
                 let response = match (&mut sent).await {

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Uri};
+use http::{HeaderMap, Method};
 use http_body::Body as _;
 use towerkit_core::{Body, BoxError};
 
@@ -24,8 +24,7 @@ const QUEUE_LIMIT: usize = 64 * 1024;
 
 /// Writes a request head: the request line, `headers`, and the framing
 /// header `body` calls for. `headers` must not hold hop-by-hop fields.
-fn encode_head(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Body) -> Bytes {
-    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+fn encode_head(method: &Method, target: &str, headers: &HeaderMap, body: &Body) -> Bytes {
     let mut size = method.as_str().len() + target.len() + 64;
     for (name, value) in headers {
         size += name.as_str().len() + value.len() + 4;
@@ -57,6 +56,12 @@ fn encode_head(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Body) -> 
     }
     head.put_slice(b"\r\n");
     head.freeze()
+}
+
+/// Whether `target` can be a request line's target: not empty, and visible
+/// ASCII only (no space, CR or LF that would end the line early).
+pub(crate) fn is_valid_target(target: &str) -> bool {
+    !target.is_empty() && target.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn expects_content(method: &Method) -> bool {
@@ -114,9 +119,11 @@ pub(crate) struct Upload {
 
 impl Upload {
     /// The request `method target HTTP/1.1`, with `headers` (free of
-    /// hop-by-hop fields) and `body`.
-    pub(crate) fn new(method: &Method, uri: &Uri, headers: &HeaderMap, body: Body) -> Self {
-        let head = encode_head(method, uri, headers, &body);
+    /// hop-by-hop fields) and `body`. `target` must pass
+    /// [`is_valid_target`].
+    pub(crate) fn new(method: &Method, target: &str, headers: &HeaderMap, body: Body) -> Self {
+        debug_assert!(is_valid_target(target), "{target:?}");
+        let head = encode_head(method, target, headers, &body);
         let length = body.size_hint().exact();
         let ended = length == Some(0) || (length.is_some() && body.is_end_stream());
         Upload {
@@ -277,8 +284,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("host", HeaderValue::from_static("up"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
-        let uri: Uri = "/a?b=1".parse().unwrap();
-        String::from_utf8(encode_head(&method, &uri, &headers, body).to_vec()).unwrap()
+        String::from_utf8(encode_head(&method, "/a?b=1", &headers, body).to_vec()).unwrap()
     }
 
     #[test]
@@ -306,12 +312,7 @@ mod tests {
 
     #[test]
     fn written_bytes_leave_the_head_then_the_queue() {
-        let mut upload = Upload::new(
-            &Method::POST,
-            &"/".parse().unwrap(),
-            &HeaderMap::new(),
-            Body::from("body"),
-        );
+        let mut upload = Upload::new(&Method::POST, "/", &HeaderMap::new(), Body::from("body"));
         let head_len = upload.head.len();
         assert!(upload.push(Bytes::from_static(b"body")).is_ok());
         upload.advance(head_len - 2);
@@ -328,10 +329,9 @@ mod tests {
     fn a_body_that_breaks_its_length_is_refused() {
         // The head announces the length the body's size hint gives; the
         // bytes then pushed are more, or fewer.
-        let uri: Uri = "/".parse().unwrap();
         for announced in ["abc", "abcde"] {
             let body = Body::from(announced);
-            let mut upload = Upload::new(&Method::POST, &uri, &HeaderMap::new(), body);
+            let mut upload = Upload::new(&Method::POST, "/", &HeaderMap::new(), body);
             let sent = upload
                 .push(Bytes::from_static(b"four"))
                 .and_then(|()| upload.end());
@@ -340,6 +340,14 @@ mod tests {
                 "{} announced, 4 sent",
                 announced.len()
             );
+        }
+    }
+
+    #[test]
+    fn a_target_is_one_word_of_visible_ascii() {
+        assert!(is_valid_target("/a/b%20c?d=e&f"));
+        for bad in ["", "/a b", "/a\r\nX-Injected: 1", "/\u{e9}", "/a\tb"] {
+            assert!(!is_valid_target(bad), "{bad:?}");
         }
     }
 
