@@ -75,12 +75,18 @@ fn stack(upstream_port: u16, down_port: u16) -> String {
 [composite.main]
 use = "urlmap"
 "/legacy" = "legacy"
+"/kept" = "kept"
 "/down" = "down"
 
 [app.legacy]
 use = "proxy"
 upstream = "http://127.0.0.1:{upstream_port}/base/"
 timeout = "1s"
+
+[app.kept]
+use = "proxy"
+upstream = "http://127.0.0.1:{upstream_port}/base/"
+preserve_host = true
 
 [app.down]
 use = "proxy"
@@ -123,6 +129,17 @@ fn proxying_to_a_python_server() {
         headers.get("x-private").is_none(),
         "named by Connection: not forwarded"
     );
+    // With preserve_host, the client's host, also from an HTTP/2 client
+    // (which names it in `:authority`, not in a `Host` header).
+    for version in ["--http1.1", "--http2-prior-knowledge"] {
+        let out = curl(&[version, &server.url("/kept/headers")]);
+        let seen: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            seen["headers"]["host"],
+            server.addr().to_string(),
+            "{version}"
+        );
+    }
     let head = common::headers(&[&server.url("/legacy/headers")]).to_ascii_lowercase();
     assert!(!head.contains("x-hop"), "{head}");
 

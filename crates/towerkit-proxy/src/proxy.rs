@@ -330,6 +330,10 @@ impl Service<Request<Body>> for Proxy {
             }
             if !config.preserve_host {
                 headers.insert(HOST, config.host.clone());
+            } else if !headers.contains_key(HOST) {
+                // An HTTP/2 client names the host in `:authority`, not in a
+                // `Host` header, and HTTP/1.1 requires one.
+                set(&mut headers, HOST, &public_host);
             }
             // Boxed apart and awaited through a reference: awaited by value,
             // it would be stored twice in this future, which would then be
