@@ -1,5 +1,6 @@
-//! Reading the list-shaped request headers every layer meets: weighted
-//! lists (`Accept`, `Accept-Encoding`) and cookies.
+//! Reading the list-shaped headers every layer meets: weighted lists
+//! (`Accept`, `Accept-Encoding`), token lists (`Connection`,
+//! `Cache-Control`) and cookies.
 
 use http::HeaderValue;
 
@@ -28,6 +29,16 @@ pub fn weighted_items(value: &str) -> impl Iterator<Item = (String, f32)> + '_ {
     })
 }
 
+/// Whether a comma-separated list among these header values names `token`
+/// (compared without regard to case): `Connection: keep-alive, Close` names
+/// `close`.
+pub fn lists_token<'a>(values: impl IntoIterator<Item = &'a HeaderValue>, token: &str) -> bool {
+    values
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
 /// The value of the cookie `name` among `Cookie` header values (quotes
 /// around it removed), if the request sent one.
 pub fn cookie<'a>(
@@ -46,6 +57,18 @@ pub fn cookie<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens() {
+        let values = [
+            HeaderValue::from_static("keep-alive"),
+            HeaderValue::from_static("x-a , Close"),
+        ];
+        assert!(lists_token(&values, "close"));
+        assert!(lists_token(&values, "KEEP-ALIVE"));
+        assert!(!lists_token(&values, "clos"));
+        assert!(!lists_token(&[], "close"));
+    }
 
     #[test]
     fn weights() {

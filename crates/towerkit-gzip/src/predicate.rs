@@ -2,6 +2,7 @@
 
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use http::{Response, StatusCode};
+use towerkit_core::header::lists_token;
 
 /// The types compressed unless set otherwise: text, JSON, JavaScript, XML,
 /// SVG and server-sent events.
@@ -60,13 +61,7 @@ pub(crate) fn eligible<B: http_body::Body>(
     if headers.contains_key(CONTENT_ENCODING) || headers.contains_key(CONTENT_RANGE) {
         return false;
     }
-    let no_transform = headers.get_all(CACHE_CONTROL).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|d| d.trim().eq_ignore_ascii_case("no-transform"))
-        })
-    });
-    if no_transform {
+    if lists_token(headers.get_all(CACHE_CONTROL), "no-transform") {
         return false;
     }
     let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {

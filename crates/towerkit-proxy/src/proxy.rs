@@ -15,6 +15,7 @@ use http::{HeaderMap, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tower_service::Service;
+use towerkit_core::header::lists_token;
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
 use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpException, ScriptName};
@@ -22,7 +23,6 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpExcep
 use crate::connection::Connection;
 use crate::pool::{Pool, Reply, SendError};
 use crate::request::is_valid_target;
-use crate::response::has_token;
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -168,7 +168,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     headers
         .get(UPGRADE)
-        .filter(|_| has_token(headers, CONNECTION, "upgrade"))
+        .filter(|_| lists_token(headers.get_all(CONNECTION), "upgrade"))
         .cloned()
 }
 

@@ -14,6 +14,8 @@ use bytes::BytesMut;
 use http::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, StatusCode, Version};
 
+use towerkit_core::header::lists_token;
+
 use crate::connection::take;
 
 /// The most header fields a response head may have.
@@ -128,7 +130,7 @@ impl Head {
         let keep_alive = consistent
             && version == Version::HTTP_11
             && framing != Framing::Close
-            && !has_token(&headers, CONNECTION, "close");
+            && !lists_token(headers.get_all(CONNECTION), "close");
         Ok(Some(Head {
             status,
             version,
@@ -185,15 +187,6 @@ fn framing(
         }
     }
     Ok((length.map_or(Framing::Close, Framing::Length), true))
-}
-
-/// Whether a comma-separated header lists `token`.
-pub(crate) fn has_token(headers: &HeaderMap, name: HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
 #[cfg(test)]
