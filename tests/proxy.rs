@@ -316,6 +316,9 @@ def serve(s, number):
         elif path == "/until-close":
             s.sendall(b"HTTP/1.1 200 OK\r\n\r\nread until the close")
             break
+        elif path == "/switch":
+            s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n")
+            break
         elif path == "/two-lengths":
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
             break
@@ -410,6 +413,10 @@ fn the_upstream_client_speaks_http_1_1() {
         &url("/early"),
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "too large 413");
+
+    // A switch of protocols the request did not ask for is refused.
+    assert_eq!(status(&[&url("/switch")]), "502");
+    assert!(server.wait_for_log("the upstream switched protocols unasked"));
 
     // A response whose length contradicts itself is refused, not guessed.
     assert_eq!(status(&[&url("/two-lengths")]), "502");

@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use http::header::UPGRADE;
 use http::{HeaderMap, Method, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -82,7 +81,8 @@ pub(crate) enum Reply {
     /// A response, its body read from the connection.
     Body(ResponseBody),
     /// `101 Switching Protocols`: the connection is now the upstream's end
-    /// of a tunnel (with any bytes already read of it).
+    /// of a tunnel (with any bytes already read of it). Whether the request
+    /// asked to switch is for the caller to check.
     Upgraded(Connection),
 }
 
@@ -112,7 +112,6 @@ impl Pool {
     ) -> impl Future<Output = Result<Response<Reply>, SendError>> + Send + 'static {
         // The head is written out before the future, which then keeps only
         // what it needs: the arguments of an `async fn` would stay in it.
-        let upgrade = headers.contains_key(UPGRADE);
         let idempotent = method.is_idempotent();
         let for_head = method == Method::HEAD;
         let mut upload = Upload::new(&method, target, &headers, body);
@@ -125,7 +124,7 @@ impl Pool {
                     // future would double the size of every request's.
                     None => (Box::pin(pool.connect()).await?, false),
                 };
-                match pool.exchange(conn, upload, for_head, upgrade).await {
+                match pool.exchange(conn, upload, for_head).await {
                     Ok(response) => return Ok(response),
                     Err(Failed::Retry(unsent)) if reused && idempotent => {
                         upload = unsent;
@@ -144,7 +143,6 @@ impl Pool {
         mut conn: Connection,
         mut upload: Upload,
         for_head: bool,
-        upgrade: bool,
     ) -> Result<Response<Reply>, Failed> {
         let mut sending = true;
         let mut cut_short = false;
@@ -209,11 +207,6 @@ impl Pool {
         *response.version_mut() = head.version;
         *response.headers_mut() = head.headers;
         let reply = if head.status == StatusCode::SWITCHING_PROTOCOLS {
-            if !upgrade {
-                return Err(Failed::Error(SendError::BadResponse(BadHead(
-                    "101 Switching Protocols to a request that asked for no upgrade".into(),
-                ))));
-            }
             Reply::Upgraded(conn)
         } else {
             let upload = sending.then_some(upload);

@@ -373,6 +373,7 @@ impl Service<Request<Body>> for Proxy {
                     Reply::Body(body) => Body::new(body),
                     Reply::Upgraded(upstream) => {
                         let Some(client_upgrade) = client_upgrade else {
+                            tracing::error!(upstream = %config.authority, "the upstream switched protocols unasked: 502");
                             return Ok(HttpException::bad_gateway()
                                 .with_detail("the upstream switched protocols unasked")
                                 .to_response(Format::negotiate(accept.as_ref())));

@@ -49,7 +49,7 @@ pub(crate) struct Head {
 
 /// Why a response head is refused.
 #[derive(Debug)]
-pub(crate) struct BadHead(pub(crate) String);
+pub(crate) struct BadHead(String);
 
 impl std::fmt::Display for BadHead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
