@@ -38,6 +38,16 @@ enum State {
     Done,
 }
 
+/// What the framing makes of the bytes read so far.
+enum Next {
+    /// Body bytes.
+    Data(Bytes),
+    /// The body's end.
+    End,
+    /// Nothing yet: more must be read.
+    Read,
+}
+
 /// A response body from the upstream. See the [module documentation](self).
 pub(crate) struct ResponseBody {
     conn: Option<Connection>,
@@ -116,24 +126,24 @@ impl http_body::Body for ResponseBody {
             let Some(conn) = &mut this.conn else {
                 return Poll::Ready(None);
             };
-            let data = match &mut this.state {
+            let next = match &mut this.state {
                 State::Done => return Poll::Ready(None),
-                State::Length(0) => None,
+                State::Length(0) => Next::End,
                 State::Length(left) => {
                     if conn.read.is_empty() {
-                        Some(None)
+                        Next::Read
                     } else {
                         let n = usize::try_from(*left)
                             .unwrap_or(usize::MAX)
                             .min(conn.read.len());
                         *left -= n as u64;
-                        Some(Some(take(&mut conn.read, n)))
+                        Next::Data(take(&mut conn.read, n))
                     }
                 }
                 State::Chunked(decoder) => match decoder.decode(&mut conn.read) {
-                    Ok(Decoded::Data(data)) => Some(Some(data)),
-                    Ok(Decoded::End) => None,
-                    Ok(Decoded::NeedMore) => Some(None),
+                    Ok(Decoded::Data(data)) => Next::Data(data),
+                    Ok(Decoded::End) => Next::End,
+                    Ok(Decoded::NeedMore) => Next::Read,
                     Err(err) => {
                         this.conn = None;
                         return Poll::Ready(Some(Err(io::Error::new(
@@ -142,26 +152,24 @@ impl http_body::Body for ResponseBody {
                         ))));
                     }
                 },
-                State::Close if conn.read.is_empty() => Some(None),
+                State::Close if conn.read.is_empty() => Next::Read,
                 State::Close => {
                     let n = conn.read.len();
-                    Some(Some(take(&mut conn.read, n)))
+                    Next::Data(take(&mut conn.read, n))
                 }
             };
-            match data {
-                // The end.
-                None => {
+            match next {
+                Next::End => {
                     this.finish();
                     return Poll::Ready(None);
                 }
-                Some(Some(data)) => {
+                Next::Data(data) => {
                     if matches!(this.state, State::Length(0)) {
                         this.finish();
                     }
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                // More must be read.
-                Some(None) => match ready!(conn.poll_fill(cx)) {
+                Next::Read => match ready!(conn.poll_fill(cx)) {
                     Ok(0) if matches!(this.state, State::Close) => {
                         this.keep_alive = false;
                         this.finish();
