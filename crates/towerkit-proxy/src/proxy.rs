@@ -435,8 +435,9 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, mut upstream: Connection) {
 }
 
 /// Appends `ip` as text, as `Display` writes it. An IPv4 address, the one
-/// on nearly every request, is written digit by digit: the formatting
-/// machinery cost more than the rest of the `X-Forwarded-For` header.
+/// on nearly every request, is written octet by octet with `itoa`: the
+/// formatting machinery cost more than the rest of the `X-Forwarded-For`
+/// header.
 fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {
         IpAddr::V4(ip) => {
@@ -444,13 +445,7 @@ fn push_ip(out: &mut String, ip: IpAddr) {
                 if i > 0 {
                     out.push('.');
                 }
-                if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
-                }
-                if octet >= 10 {
-                    out.push(char::from(b'0' + octet / 10 % 10));
-                }
-                out.push(char::from(b'0' + octet % 10));
+                out.push_str(itoa::Buffer::new().format(octet));
             }
         }
         IpAddr::V6(ip) => {

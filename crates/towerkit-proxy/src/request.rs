@@ -49,7 +49,7 @@ fn encode_head(method: &Method, target: &str, headers: &HeaderMap, body: &Body) 
         Some(0) if !expects_content(method) => {}
         Some(len) => {
             head.put_slice(b"content-length: ");
-            head.put_slice(itoa_u64(len, &mut [0; 20]));
+            head.put_slice(itoa::Buffer::new().format(len).as_bytes());
             head.put_slice(b"\r\n");
         }
         None => head.put_slice(b"transfer-encoding: chunked\r\n"),
@@ -74,19 +74,6 @@ fn expects_content(method: &Method) -> bool {
             | Method::TRACE
             | Method::CONNECT
     )
-}
-
-/// `n` in decimal, written into `buf`.
-fn itoa_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
 }
 
 /// Why sending the request stopped.
@@ -348,13 +335,6 @@ mod tests {
         assert!(is_valid_target("/a/b%20c?d=e&f"));
         for bad in ["", "/a b", "/a\r\nX-Injected: 1", "/\u{e9}", "/a\tb"] {
             assert!(!is_valid_target(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn numbers_in_decimal() {
-        for n in [0, 7, 10, 1234567890, u64::MAX] {
-            assert_eq!(itoa_u64(n, &mut [0; 20]), n.to_string().as_bytes());
         }
     }
 }
