@@ -84,10 +84,12 @@ impl<B> Service<Request<B>> for Text {
         *response.status_mut() = answer.status;
         // Built rather than cloned: a clone has no room to spare, and hyper
         // reuses a response's header map to parse the next request's head,
-        // which would then grow it for every request.
+        // which would then grow it for every request. The first append
+        // makes room for six.
         let headers = response.headers_mut();
-        headers.reserve(answer.headers.len().max(6));
-        headers.extend(answer.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (name, value) in &answer.headers {
+            headers.append(name.clone(), value.clone());
+        }
         ready(Ok(response))
     }
 }
