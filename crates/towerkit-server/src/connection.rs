@@ -106,7 +106,7 @@ where
     B::Error: Into<BoxError>,
 {
     let remote_addr = info.remote_addr;
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity::new(info.shutdown.clone()));
     let service = ConnectionService {
         inner,
         info,

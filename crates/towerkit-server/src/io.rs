@@ -47,20 +47,35 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+use towerkit_core::Shutdown;
 
 /// How long an HTTP/1 connection waits idle before it is parked.
 pub(crate) const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// What the connection is serving, shared between its socket and its
-/// service.
+/// service, and the server's shutdown, which its event streams wait on.
 #[derive(Debug, Default)]
 pub(crate) struct Activity {
     in_flight: AtomicUsize,
     finished: AtomicU64,
     upgraded: AtomicBool,
+    shutdown: Shutdown,
 }
 
 impl Activity {
+    /// A connection's activity, on a server shut down by `shutdown`.
+    pub(crate) fn new(shutdown: Shutdown) -> Self {
+        Activity {
+            shutdown,
+            ..Activity::default()
+        }
+    }
+
+    /// The server's shutdown.
+    pub(crate) fn shutdown(&self) -> &Shutdown {
+        &self.shutdown
+    }
+
     /// A request was handed to the stack.
     pub(crate) fn started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -135,7 +150,12 @@ struct Clock {
     park_at: Option<Instant>,
     /// The finished-request count when the phase was last set.
     seen_finished: u64,
+    /// A request head has begun and its deadline is yet to be set (see
+    /// [`Clock::note_head`]).
+    head_timer_due: bool,
     timer: Pin<Box<Sleep>>,
+    /// The timer was polled, pending, since it was last set.
+    timer_waiting: bool,
 }
 
 impl Clock {
@@ -149,6 +169,7 @@ impl Clock {
     fn fire_by(&mut self, at: Instant) {
         if at < self.timer.deadline() {
             self.timer.as_mut().reset(at);
+            self.timer_waiting = false;
         }
     }
 
@@ -167,6 +188,7 @@ impl Clock {
         }
         self.seen_finished = finished;
         self.phase = Phase::Idle;
+        self.head_timer_due = false;
         // An elapsed timer is re-armed by the `poll_due` that follows.
         let now = Instant::now();
         self.set_deadline(now + self.keep_alive_timeout);
@@ -180,9 +202,11 @@ impl Clock {
     fn note_head(&mut self, activity: &Activity) {
         let finished = activity.finished_count();
         if finished != self.seen_finished || self.phase == Phase::Idle {
-            // The first bytes of the next request: its head is due.
+            // The first bytes of the next request: its head is due, within
+            // the header timeout from the first wait for more of it. A head
+            // that arrives whole never waits, and costs no clock read.
             self.seen_finished = finished;
-            self.set_deadline(Instant::now() + self.header_timeout);
+            self.head_timer_due = true;
         }
         self.phase = Phase::Head { bytes: true };
         self.park_at = None;
@@ -191,13 +215,25 @@ impl Clock {
     /// Polls the timer: what is due once it fires at or past the deadline
     /// (or the parking time, when `may_park`).
     fn poll_due(&mut self, cx: &mut Context<'_>, may_park: bool) -> Option<Due> {
+        if self.head_timer_due {
+            self.head_timer_due = false;
+            self.set_deadline(Instant::now() + self.header_timeout);
+        }
         if !may_park || self.phase != Phase::Idle {
             self.park_at = None;
         }
         loop {
-            if self.timer.as_mut().poll(cx).is_pending() {
+            // Polled and pending since it was last set, the timer holds the
+            // connection task's waker (only that task polls a connection's
+            // socket): polling it again would only register it again.
+            if self.timer_waiting && !self.timer.is_elapsed() {
                 return None;
             }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                self.timer_waiting = true;
+                return None;
+            }
+            self.timer_waiting = false;
             let now = Instant::now();
             if now >= self.deadline {
                 return Some(Due::Timeout);
@@ -230,7 +266,9 @@ impl<T> Socket<T> {
                 deadline,
                 park_at: None,
                 seen_finished: 0,
+                head_timer_due: false,
                 timer: Box::pin(tokio::time::sleep_until(deadline)),
+                timer_waiting: false,
             },
         }
     }
@@ -530,6 +568,32 @@ mod tests {
         assert_eq!(first.as_deref(), Some(&b"GET /next"[..]));
         // Hyper's write side sees nothing of it.
         io.shutdown().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickled_head_is_answered_408_at_the_header_timeout() {
+        let (mut io, mut client, slot) = served(HEAD).await;
+        client.write_all(b"GET /next HTTP/1.1\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET /next HTTP/1.1\r\n");
+        // More bytes keep coming, but the deadline set by the first wait
+        // stands: 9 s, then another byte, then past 10 s.
+        assert_eq!(read_after(&mut io, Duration::from_secs(9)).await, None);
+        client.write_all(b"H").await.unwrap();
+        assert_eq!(
+            read_after(&mut io, Duration::from_millis(10)).await,
+            Some(1)
+        );
+        let failed = tokio::time::timeout(Duration::from_secs(2), io.read(&mut buf)).await;
+        let err = failed
+            .expect("timed out within the header timeout")
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(slot.lock().unwrap().is_none());
+        let mut answer = vec![0u8; REQUEST_TIMEOUT.len()];
+        client.read_exact(&mut answer).await.unwrap();
+        assert_eq!(answer, REQUEST_TIMEOUT);
     }
 
     #[tokio::test(start_paused = true)]

@@ -14,13 +14,13 @@ use http_body::Body as _;
 use hyper::body::Incoming;
 use tower_service::Service;
 use towerkit_core::oneshot::{oneshot, Oneshot};
-use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, Shutdown};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
 
 use crate::body::{Kept, KeptOpen, LimitedBody, ResponseBody};
 use crate::io::Activity;
 
 /// Serves one connection's requests with a clone of the stack: inserts the
-/// [`ConnectionInfo`] (which carries the server's [`Shutdown`]), turns hyper's body into a [`Body`]
+/// [`ConnectionInfo`] (which carries the server's [`Shutdown`](towerkit_core::Shutdown)), turns hyper's body into a [`Body`]
 /// held to the body limit, turns an error the stack returns into an error
 /// page rather than a dropped connection, and reports each request's start
 /// and end to the connection's [`Activity`].
@@ -77,7 +77,6 @@ where
                                 response: Some(response),
                             },
                             activity: Some(self.activity.clone()),
-                            shutdown: None,
                             request_body,
                         };
                     }
@@ -101,7 +100,6 @@ where
                 context: Some(context),
             },
             activity: Some(self.activity.clone()),
-            shutdown: Some(self.info.shutdown.clone()),
             request_body,
         }
     }
@@ -134,7 +132,6 @@ pin_project_lite::pin_project! {
         // Handed to the response body; still here if the future is dropped
         // (the client went away), which ends the request too.
         activity: Option<Arc<Activity>>,
-        shutdown: Option<Shutdown>,
         request_body: Option<Kept>,
     }
 
@@ -179,16 +176,13 @@ where
             },
             StateProj::Answered { response } => response.take().unwrap_or_default(),
         };
-        let shutdown = match this.shutdown.take() {
-            Some(shutdown) if is_plain_event_stream(&response) => {
-                Some(Box::pin(shutdown.requested()) as Pin<Box<dyn Future<Output = ()> + Send>>)
-            }
-            _ => None,
-        };
         let Some(activity) = this.activity.take() else {
             // Polled again after it completed: hyper never does.
             return Poll::Pending;
         };
+        let shutdown = is_plain_event_stream(&response).then(|| {
+            Box::pin(activity.shutdown().requested()) as Pin<Box<dyn Future<Output = ()> + Send>>
+        });
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
             activity.upgraded();
         }
@@ -200,8 +194,12 @@ where
 
 /// An event stream the server may end between two frames on shutdown:
 /// one with a `Content-Encoding` would be cut mid-encoding, so it is left to
-/// end itself (see [`Shutdown`]) or to be closed when the grace runs out.
-fn is_plain_event_stream<B>(response: &Response<B>) -> bool {
+/// end itself (see [`Shutdown`](towerkit_core::Shutdown)) or to be closed when the grace runs out. A
+/// body of known length ends by itself, and is not looked at further.
+fn is_plain_event_stream(response: &Response<Body>) -> bool {
+    if response.body().size_hint().exact().is_some() {
+        return false;
+    }
     let headers = response.headers();
     headers
         .get(CONTENT_TYPE)
