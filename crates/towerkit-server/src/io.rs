@@ -325,11 +325,28 @@ pub(crate) struct TimedIo<T> {
     prefix: Bytes,
     activity: Arc<Activity>,
     slot: ParkSlot<T>,
+    last_read: LastRead,
+}
+
+/// What the socket last read, as far as parking cares.
+#[derive(Default)]
+struct LastRead {
     /// Bytes arrived while a request was busy (a body, or the start of a
     /// pipelined request).
-    read_while_busy: bool,
+    while_busy: bool,
     /// The last four bytes read.
     tail: [u8; 4],
+}
+
+impl LastRead {
+    /// Whether hyper can hold nothing unparsed: what was last read ended a
+    /// request head, and nothing came while a request was busy. Bytes that
+    /// hyper holds (the start of a pipelined request, a partial body) would
+    /// be lost with its buffers, so such a connection is not parked before
+    /// its next request head.
+    fn may_park(&self) -> bool {
+        !self.while_busy && &self.tail == b"\r\n\r\n"
+    }
 }
 
 impl<T> TimedIo<T> {
@@ -352,18 +369,8 @@ impl<T> TimedIo<T> {
             prefix,
             activity,
             slot,
-            read_while_busy: false,
-            tail: [0; 4],
+            last_read: LastRead::default(),
         }
-    }
-
-    /// Whether hyper can hold nothing unparsed: what was last read ended a
-    /// request head, and nothing came while a request was busy. Bytes that
-    /// hyper holds (the start of a pipelined request, a partial body) would
-    /// be lost with its buffers, so such a connection is not parked before
-    /// its next request head.
-    fn may_park(&self) -> bool {
-        !self.read_while_busy && &self.tail == b"\r\n\r\n"
     }
 
     fn park(&mut self) {
@@ -378,6 +385,10 @@ impl<T> TimedIo<T> {
 
 /// Keeps the last four bytes of a stream in `tail` as `read` arrives.
 fn keep_tail(tail: &mut [u8; 4], read: &[u8]) {
+    if let Some(last) = read.last_chunk::<4>() {
+        *tail = *last;
+        return;
+    }
     let kept = 4usize.saturating_sub(read.len());
     tail.copy_within(4 - kept.., 0);
     tail[kept..].copy_from_slice(&read[read.len() - (4 - kept)..]);
@@ -397,10 +408,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
         if !this.prefix.is_empty() {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
-            keep_tail(&mut this.tail, &this.prefix.split_to(n));
+            keep_tail(&mut this.last_read.tail, &this.prefix.split_to(n));
             return Poll::Ready(Ok(()));
         }
-        let may_park = this.may_park();
         let Some(socket) = &mut this.socket else {
             // Parked: the end of the stream, on an idle connection.
             return Poll::Ready(Ok(()));
@@ -415,11 +425,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 if !read.is_empty() {
-                    keep_tail(&mut this.tail, read);
+                    keep_tail(&mut this.last_read.tail, read);
                     if this.activity.busy() {
-                        this.read_while_busy = true;
+                        this.last_read.while_busy = true;
                     } else {
-                        this.read_while_busy = false;
+                        this.last_read.while_busy = false;
                         clock.note_head(&this.activity);
                     }
                 }
@@ -435,7 +445,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
                     return Poll::Pending;
                 }
                 clock.note_idle(&this.activity);
-                let error = match clock.poll_due(cx, may_park) {
+                let error = match clock.poll_due(cx, this.last_read.may_park()) {
                     None => return Poll::Pending,
                     Some(Due::Park) => {
                         this.park();
@@ -495,7 +505,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let may_park = this.may_park();
         let Some(socket) = &mut this.socket else {
             return Poll::Ready(Ok(()));
         };
@@ -503,7 +512,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         if socket.clock.note_idle(&this.activity) {
             // Register the timer with this task: nothing else may poll it.
             // What is due is seen by the read that follows.
-            let _ = socket.clock.poll_due(cx, may_park);
+            let _ = socket.clock.poll_due(cx, this.last_read.may_park());
         }
         flushed
     }
