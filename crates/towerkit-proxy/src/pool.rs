@@ -31,7 +31,7 @@ use towerkit_core::{Body, BoxError};
 
 use crate::body::ResponseBody;
 use crate::connection::Connection;
-use crate::request::{Upload, UploadError};
+use crate::request::{Field, Upload, UploadError};
 use crate::response::{BadHead, Head};
 
 /// How many idle connections are kept; more are closed.
@@ -102,19 +102,20 @@ impl Pool {
 
     /// Sends a request and returns the upstream's response head; its body
     /// streams from the connection. `headers` must be free of hop-by-hop
-    /// fields, but for an `Upgrade` the request asks for.
+    /// fields; `fields` set what the proxy sets (an `Upgrade` among them).
     pub(crate) fn send(
         &self,
-        method: Method,
+        method: &Method,
         target: &str,
-        headers: HeaderMap,
+        headers: &HeaderMap,
+        fields: &[Field<'_>],
         body: Body,
     ) -> impl Future<Output = Result<Response<Reply>, SendError>> + Send + 'static {
         // The head is written out before the future, which then keeps only
         // what it needs: the arguments of an `async fn` would stay in it.
         let idempotent = method.is_idempotent();
         let for_head = method == Method::HEAD;
-        let mut upload = Upload::new(&method, target, &headers, body);
+        let mut upload = Upload::new(method, target, headers, fields, body);
         let pool = self.clone();
         async move {
             loop {
@@ -337,7 +338,7 @@ mod tests {
 
     async fn get(pool: &Pool) -> String {
         let response = pool
-            .send(Method::GET, "/", HeaderMap::new(), Body::empty())
+            .send(&Method::GET, "/", &HeaderMap::new(), &[], Body::empty())
             .await
             .unwrap();
         let Reply::Body(body) = response.into_body() else {
@@ -395,7 +396,7 @@ mod tests {
             .port();
         let pool = Pool::new("127.0.0.1", port, Duration::from_secs(1));
         let sent = pool
-            .send(Method::GET, "/", HeaderMap::new(), Body::empty())
+            .send(&Method::GET, "/", &HeaderMap::new(), &[], Body::empty())
             .await;
         assert!(matches!(sent, Err(SendError::Connect(_))));
     }

@@ -1,12 +1,11 @@
 //! The proxy service.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::header::{
     HeaderName, HeaderValue, ACCEPT, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE,
 };
@@ -22,7 +21,7 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpExcep
 
 use crate::connection::Connection;
 use crate::pool::{Pool, Reply, SendError};
-use crate::request::is_valid_target;
+use crate::request::{is_valid_target, Field};
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -285,62 +284,67 @@ impl Service<Request<Body>> for Proxy {
                 .is_some()
                 .then(|| hyper::upgrade::on(&mut req));
 
-            let (mut parts, body) = req.into_parts();
+            let (parts, body) = req.into_parts();
             // What an error page needs of the request: its Accept.
             let accept = parts.headers.get(ACCEPT).cloned();
-            let mut headers = std::mem::take(&mut parts.headers);
+            let mut headers = parts.headers;
             strip_hop_by_hop(&mut headers);
-            if let Some(protocol) = upgrade_protocol {
-                headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-                headers.insert(UPGRADE, protocol);
-            }
             let remote = parts.extensions.get::<ConnectionInfo>().map_or_else(
                 || ConnectionInfo::loopback().remote_addr.ip(),
                 |c| c.remote_addr.ip(),
             );
-            let mut forwarded_for = String::new();
-            if let Some(existing) = headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-                forwarded_for.reserve(existing.len() + ", ".len() + "255.255.255.255".len());
-                forwarded_for.push_str(existing);
-                forwarded_for.push_str(", ");
+            let existing = headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes);
+            let mut forwarded_for =
+                Vec::with_capacity(existing.map_or(0, |v| v.len() + 2) + MAX_IP_LEN);
+            if let Some(existing) = existing {
+                forwarded_for.extend_from_slice(existing);
+                forwarded_for.extend_from_slice(b", ");
             }
             push_ip(&mut forwarded_for, remote);
-            let set = |headers: &mut HeaderMap, name: HeaderName, value: &str| {
-                if let Ok(value) = HeaderValue::from_str(value) {
-                    headers.insert(name, value);
-                }
+            let host = match config.preserve_host {
+                // The client's (its first valid `Host`, or what an HTTP/2
+                // client names in `:authority`: HTTP/1.1 requires one).
+                true => public_host.as_bytes(),
+                false => config.host.as_bytes(),
             };
-            // The text is moved into the header, not copied.
-            if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(forwarded_for)) {
-                headers.insert(X_FORWARDED_FOR, value);
-            }
-            let proto = match scheme.as_str() {
-                "http" => Some(HeaderValue::from_static("http")),
-                "https" => Some(HeaderValue::from_static("https")),
-                other => HeaderValue::from_str(other).ok(),
-            };
-            if let Some(proto) = proto {
-                headers.insert(X_FORWARDED_PROTO, proto);
-            }
-            set(&mut headers, X_FORWARDED_HOST, &public_host);
-            if prefix.is_empty() {
-                headers.remove(X_FORWARDED_PREFIX);
-            } else {
-                set(&mut headers, X_FORWARDED_PREFIX, &prefix);
-            }
-            if !config.preserve_host {
-                headers.insert(HOST, config.host.clone());
-            } else if !headers.contains_key(HOST) {
-                // An HTTP/2 client names the host in `:authority`, not in a
-                // `Host` header, and HTTP/1.1 requires one.
-                set(&mut headers, HOST, &public_host);
-            }
+            let fields = [
+                Field {
+                    name: &HOST,
+                    value: Some(host),
+                },
+                Field {
+                    name: &X_FORWARDED_FOR,
+                    value: Some(&forwarded_for),
+                },
+                Field {
+                    name: &X_FORWARDED_PROTO,
+                    value: Some(scheme.as_bytes()),
+                },
+                Field {
+                    name: &X_FORWARDED_HOST,
+                    value: Some(public_host.as_bytes()),
+                },
+                Field {
+                    name: &X_FORWARDED_PREFIX,
+                    value: (!prefix.is_empty()).then_some(prefix.as_bytes()),
+                },
+                Field {
+                    name: &CONNECTION,
+                    value: upgrade_protocol.is_some().then_some(&b"upgrade"[..]),
+                },
+                Field {
+                    name: &UPGRADE,
+                    value: upgrade_protocol.as_ref().map(HeaderValue::as_bytes),
+                },
+            ];
             // Boxed apart and awaited through a reference: awaited by value,
             // it would be stored twice in this future, which would then be
             // too large for the allocator's fast path.
             let mut sent = Box::pin(tokio::time::timeout(
                 config.timeout,
-                config.pool.send(parts.method, &target, headers, body),
+                config
+                    .pool
+                    .send(&parts.method, &target, &headers, &fields, body),
             ));
             Box::pin(async move {
                 let response = match (&mut sent).await {
@@ -438,14 +442,14 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, mut upstream: Connection) {
 /// on nearly every request, is written octet by octet with `itoa`: the
 /// formatting machinery cost more than the rest of the `X-Forwarded-For`
 /// header.
-fn push_ip(out: &mut String, ip: IpAddr) {
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(ip) => {
             for (i, octet) in ip.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.push(b'.');
                 }
-                out.push_str(itoa::Buffer::new().format(octet));
+                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
             }
         }
         IpAddr::V6(ip) => {
@@ -453,6 +457,9 @@ fn push_ip(out: &mut String, ip: IpAddr) {
         }
     }
 }
+
+/// The longest an address is written: an IPv6 address with an IPv4 tail.
+const MAX_IP_LEN: usize = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".len();
 
 #[cfg(test)]
 mod tests {
@@ -473,11 +480,13 @@ mod tests {
             "::1",
             "::ffff:10.0.0.1",
             "2001:db8::8a2e:370:7334",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            let mut out = String::from("x, ");
+            let mut out = b"x, ".to_vec();
             push_ip(&mut out, ip);
-            assert_eq!(out, format!("x, {ip}"));
+            assert_eq!(out, format!("x, {ip}").as_bytes());
+            assert!(out.len() - 3 <= MAX_IP_LEN);
         }
     }
 

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{HeaderName, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, Method};
 use http_body::Body as _;
 use towerkit_core::{Body, BoxError};
@@ -22,26 +22,60 @@ use crate::connection::Connection;
 /// How much of the body is queued before it is written.
 const QUEUE_LIMIT: usize = 64 * 1024;
 
-/// Writes a request head: the request line, `headers`, and the framing
-/// header `body` calls for. `headers` must not hold hop-by-hop fields.
-fn encode_head(method: &Method, target: &str, headers: &HeaderMap, body: &Body) -> Bytes {
+/// A field the proxy sets on the upstream request: written in place of
+/// any field of that name the client sent. With no value, those are only
+/// dropped.
+///
+/// Written into the head rather than inserted into the client's header
+/// map: the map hyper parsed into has no room to spare, and growing it
+/// cost more than the rest of the head.
+pub(crate) struct Field<'a> {
+    pub(crate) name: &'a HeaderName,
+    pub(crate) value: Option<&'a [u8]>,
+}
+
+/// Writes a request head: the request line, `headers` but those `fields`
+/// replace, the `fields`, and the framing header `body` calls for.
+/// `headers` must not hold hop-by-hop fields. A field value that could end
+/// its line early is left out.
+fn encode_head(
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    fields: &[Field<'_>],
+    body: &Body,
+) -> Bytes {
     let mut size = method.as_str().len() + target.len() + 64;
     for (name, value) in headers {
         size += name.as_str().len() + value.len() + 4;
+    }
+    for field in fields {
+        size += field.name.as_str().len() + field.value.map_or(0, <[u8]>::len) + 4;
     }
     let mut head = BytesMut::with_capacity(size);
     head.put_slice(method.as_str().as_bytes());
     head.put_u8(b' ');
     head.put_slice(target.as_bytes());
     head.put_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
-            continue;
-        }
+    let mut put = |name: &HeaderName, value: &[u8]| {
         head.put_slice(name.as_str().as_bytes());
         head.put_slice(b": ");
-        head.put_slice(value.as_bytes());
+        head.put_slice(value);
         head.put_slice(b"\r\n");
+    };
+    for (name, value) in headers {
+        if name == CONTENT_LENGTH
+            || name == TRANSFER_ENCODING
+            || fields.iter().any(|field| field.name == name)
+        {
+            continue;
+        }
+        put(name, value.as_bytes());
+    }
+    for field in fields {
+        if let Some(value) = field.value.filter(|value| is_field_value(value)) {
+            put(field.name, value);
+        }
     }
     match body.size_hint().exact() {
         // A method that means something with content says how long it is,
@@ -56,6 +90,14 @@ fn encode_head(method: &Method, target: &str, headers: &HeaderMap, body: &Body) 
     }
     head.put_slice(b"\r\n");
     head.freeze()
+}
+
+/// Whether `value` can be a field's value: no control character but tab
+/// (RFC 9110 §5.5), as `HeaderValue` checks.
+fn is_field_value(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
 }
 
 /// Whether `target` can be a request line's target: not empty, and visible
@@ -106,11 +148,17 @@ pub(crate) struct Upload {
 
 impl Upload {
     /// The request `method target HTTP/1.1`, with `headers` (free of
-    /// hop-by-hop fields) and `body`. `target` must pass
-    /// [`is_valid_target`].
-    pub(crate) fn new(method: &Method, target: &str, headers: &HeaderMap, body: Body) -> Self {
+    /// hop-by-hop fields) as `fields` change them, and `body`. `target`
+    /// must pass [`is_valid_target`].
+    pub(crate) fn new(
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        fields: &[Field<'_>],
+        body: Body,
+    ) -> Self {
         debug_assert!(is_valid_target(target), "{target:?}");
-        let head = encode_head(method, target, headers, &body);
+        let head = encode_head(method, target, headers, fields, &body);
         let length = body.size_hint().exact();
         let ended = length == Some(0) || (length.is_some() && body.is_end_stream());
         Upload {
@@ -271,7 +319,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("host", HeaderValue::from_static("up"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
-        String::from_utf8(encode_head(&method, "/a?b=1", &headers, body).to_vec()).unwrap()
+        String::from_utf8(encode_head(&method, "/a?b=1", &headers, &[], body).to_vec()).unwrap()
     }
 
     #[test]
@@ -298,8 +346,52 @@ mod tests {
     }
 
     #[test]
+    fn fields_replace_what_the_client_sent() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("public"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("1.1.1.1"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
+        headers.insert("x-forwarded-prefix", HeaderValue::from_static("/forged"));
+        headers.insert("accept", HeaderValue::from_static("*/*"));
+        let host = HeaderName::from_static("host");
+        let forwarded_for = HeaderName::from_static("x-forwarded-for");
+        let prefix = HeaderName::from_static("x-forwarded-prefix");
+        let injected = HeaderName::from_static("x-forwarded-host");
+        let fields = [
+            Field {
+                name: &host,
+                value: Some(b"up:8080"),
+            },
+            Field {
+                name: &forwarded_for,
+                value: Some(b"1.1.1.1, 127.0.0.1"),
+            },
+            Field {
+                name: &prefix,
+                value: None,
+            },
+            Field {
+                name: &injected,
+                value: Some(b"evil\r\nx-admin: 1"),
+            },
+        ];
+        let head = encode_head(&Method::GET, "/", &headers, &fields, &Body::empty());
+        assert_eq!(
+            String::from_utf8(head.to_vec()).unwrap(),
+            "GET / HTTP/1.1\r\naccept: */*\r\nhost: up:8080\r\n\
+             x-forwarded-for: 1.1.1.1, 127.0.0.1\r\n\r\n"
+        );
+    }
+
+    #[test]
     fn written_bytes_leave_the_head_then_the_queue() {
-        let mut upload = Upload::new(&Method::POST, "/", &HeaderMap::new(), Body::from("body"));
+        let mut upload = Upload::new(
+            &Method::POST,
+            "/",
+            &HeaderMap::new(),
+            &[],
+            Body::from("body"),
+        );
         let head_len = upload.head.len();
         assert!(upload.push(Bytes::from_static(b"body")).is_ok());
         upload.advance(head_len - 2);
@@ -318,7 +410,7 @@ mod tests {
         // bytes then pushed are more, or fewer.
         for announced in ["abc", "abcde"] {
             let body = Body::from(announced);
-            let mut upload = Upload::new(&Method::POST, "/", &HeaderMap::new(), body);
+            let mut upload = Upload::new(&Method::POST, "/", &HeaderMap::new(), &[], body);
             let sent = upload
                 .push(Bytes::from_static(b"four"))
                 .and_then(|()| upload.end());
