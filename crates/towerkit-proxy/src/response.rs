@@ -112,6 +112,10 @@ impl Head {
         let status = StatusCode::from_u16(code)
             .map_err(|_| BadHead(format!("status {code} is not a status")))?;
         let mut headers = HeaderMap::with_capacity(count);
+        // The fields that decide framing and reuse, noted as they pass: most
+        // responses have a length and no other, and looking up those they
+        // lack cost more than noting those they have.
+        let mut seen = Seen::default();
         for &[name_start, name_end, value_start, value_end] in &spans[..count] {
             let (name_start, name_end) = (name_start as usize, name_end as usize);
             let (value_start, value_end) = (value_start as usize, value_end as usize);
@@ -119,6 +123,7 @@ impl Head {
                 .map_err(|_| BadHead("a header name that is not a token".into()))?;
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| BadHead(format!("the value of `{name}` is not a header value")))?;
+            seen.note(&name);
             headers.append(name, value);
         }
         let version = if minor == 1 {
@@ -126,11 +131,11 @@ impl Head {
         } else {
             Version::HTTP_10
         };
-        let (framing, consistent) = framing(&mut headers, status, for_head)?;
+        let (framing, consistent) = framing(&mut headers, seen, status, for_head)?;
         let keep_alive = consistent
             && version == Version::HTTP_11
             && framing != Framing::Close
-            && !lists_token(headers.get_all(CONNECTION), "close");
+            && !(seen.connection && lists_token(headers.get_all(CONNECTION), "close"));
         Ok(Some(Head {
             status,
             version,
@@ -141,11 +146,34 @@ impl Head {
     }
 }
 
+/// Which of the fields that frame a response, or end its connection, it
+/// has.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    transfer_encoding: bool,
+    content_length: bool,
+    connection: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &HeaderName) {
+        if name == TRANSFER_ENCODING {
+            self.transfer_encoding = true;
+        } else if name == CONTENT_LENGTH {
+            self.content_length = true;
+        } else if name == CONNECTION {
+            self.connection = true;
+        }
+    }
+}
+
 /// How the body is framed, and whether the framing headers agreed (a
 /// message with both `Transfer-Encoding` and `Content-Length` is read by
-/// the former, and its connection is not reused).
+/// the former, and its connection is not reused). `seen` says which of
+/// them `headers` has.
 fn framing(
     headers: &mut HeaderMap,
+    seen: Seen,
     status: StatusCode,
     for_head: bool,
 ) -> Result<(Framing, bool), BadHead> {
@@ -156,7 +184,7 @@ fn framing(
     {
         return Ok((Framing::Empty, true));
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if seen.transfer_encoding {
         let both = headers.remove(CONTENT_LENGTH).is_some();
         // Chunked must be the last coding; anything else is read to the end.
         let last = headers
@@ -171,6 +199,9 @@ fn framing(
             _ => Framing::Close,
         };
         return Ok((framing, !both));
+    }
+    if !seen.content_length {
+        return Ok((Framing::Close, true));
     }
     let mut length = None;
     for value in headers.get_all(CONTENT_LENGTH) {
