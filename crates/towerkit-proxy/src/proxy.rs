@@ -1,5 +1,6 @@
 //! The proxy service.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -256,7 +257,11 @@ impl Service<Request<Body>> for Proxy {
         let config = self.config.clone();
         {
             let prefix = ScriptName::of(&req).to_owned();
-            let scheme = url_scheme(&req).to_owned();
+            let scheme: Cow<'static, str> = match url_scheme(&req) {
+                "http" => Cow::Borrowed("http"),
+                "https" => Cow::Borrowed("https"),
+                other => Cow::Owned(other.to_owned()),
+            };
             let public_host = host(&req);
             // Origin form (`/path?query`): the upstream is no proxy, and
             // `Host` names it. The mount's root is the base's root, also
@@ -294,13 +299,15 @@ impl Service<Request<Body>> for Proxy {
                 |c| c.remote_addr.ip(),
             );
             let existing = headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes);
-            let mut forwarded_for =
-                Vec::with_capacity(existing.map_or(0, |v| v.len() + 2) + MAX_IP_LEN);
-            if let Some(existing) = existing {
-                forwarded_for.extend_from_slice(existing);
-                forwarded_for.extend_from_slice(b", ");
-            }
-            push_ip(&mut forwarded_for, remote);
+            let remote = IpText::new(remote);
+            let joined;
+            let forwarded_for = match existing {
+                Some(existing) => {
+                    joined = [existing, b", ", remote.as_bytes()].concat();
+                    &joined[..]
+                }
+                None => remote.as_bytes(),
+            };
             let host = match config.preserve_host {
                 // The client's (its first valid `Host`, or what an HTTP/2
                 // client names in `:authority`: HTTP/1.1 requires one).
@@ -314,7 +321,7 @@ impl Service<Request<Body>> for Proxy {
                 },
                 Field {
                     name: &X_FORWARDED_FOR,
-                    value: Some(&forwarded_for),
+                    value: Some(forwarded_for),
                 },
                 Field {
                     name: &X_FORWARDED_PROTO,
@@ -438,28 +445,46 @@ async fn tunnel(client: hyper::upgrade::OnUpgrade, mut upstream: Connection) {
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream.io).await;
 }
 
-/// Appends `ip` as text, as `Display` writes it. An IPv4 address, the one
-/// on nearly every request, is written octet by octet with `itoa`: the
-/// formatting machinery cost more than the rest of the `X-Forwarded-For`
-/// header.
-fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    match ip {
-        IpAddr::V4(ip) => {
-            for (i, octet) in ip.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                out.extend_from_slice(itoa::Buffer::new().format(octet).as_bytes());
-            }
-        }
-        IpAddr::V6(ip) => {
-            let _ = write!(out, "{ip}");
-        }
-    }
+/// An address as text, as `Display` writes it, kept on the stack: the
+/// `X-Forwarded-For` of a request that came without one is the client's
+/// address alone, and needs no allocation.
+struct IpText {
+    buf: [u8; MAX_IP_LEN],
+    len: usize,
 }
 
 /// The longest an address is written: an IPv6 address with an IPv4 tail.
 const MAX_IP_LEN: usize = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255".len();
+
+impl IpText {
+    /// An IPv4 address, the one on nearly every request, is written octet
+    /// by octet with `itoa`: the formatting machinery cost more than the
+    /// rest of the `X-Forwarded-For` header.
+    fn new(ip: IpAddr) -> Self {
+        let mut buf = [0u8; MAX_IP_LEN];
+        let mut out = &mut buf[..];
+        // Writes to the slice cannot fail: it holds the longest address.
+        let _ = match ip {
+            IpAddr::V4(ip) => ip
+                .octets()
+                .into_iter()
+                .enumerate()
+                .try_for_each(|(i, octet)| {
+                    if i > 0 {
+                        out.write_all(b".")?;
+                    }
+                    out.write_all(itoa::Buffer::new().format(octet).as_bytes())
+                }),
+            IpAddr::V6(ip) => write!(out, "{ip}"),
+        };
+        let len = MAX_IP_LEN - out.len();
+        IpText { buf, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -483,10 +508,7 @@ mod tests {
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ] {
             let ip: IpAddr = ip.parse().unwrap();
-            let mut out = b"x, ".to_vec();
-            push_ip(&mut out, ip);
-            assert_eq!(out, format!("x, {ip}").as_bytes());
-            assert!(out.len() - 3 <= MAX_IP_LEN);
+            assert_eq!(IpText::new(ip).as_bytes(), ip.to_string().as_bytes());
         }
     }
 
