@@ -308,16 +308,18 @@ impl Service<Request<Body>> for Proxy {
                 }
                 None => remote.as_bytes(),
             };
-            let host = match config.preserve_host {
-                // The client's (its first valid `Host`, or what an HTTP/2
-                // client names in `:authority`: HTTP/1.1 requires one).
-                true => public_host.as_bytes(),
-                false => config.host.as_bytes(),
+            // With `preserve_host`, the client's: its first valid `Host`,
+            // or what an HTTP/2 client names in `:authority` (HTTP/1.1
+            // requires one).
+            let upstream_host = if config.preserve_host {
+                public_host.as_bytes()
+            } else {
+                config.host.as_bytes()
             };
             let fields = [
                 Field {
                     name: &HOST,
-                    value: Some(host),
+                    value: Some(upstream_host),
                 },
                 Field {
                     name: &X_FORWARDED_FOR,
