@@ -110,6 +110,8 @@ pub struct Running {
     child: Child,
     pub addrs: Vec<SocketAddr>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Ends (disconnected) when the server's stderr is closed: every line is kept.
+    stderr_closed: mpsc::Receiver<()>,
     /// A folder that lives as long as the server (its stack file).
     dir: Option<tempfile::TempDir>,
 }
@@ -146,8 +148,10 @@ impl Running {
         let stderr = child.stderr.take().expect("stderr piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
+        let (closed_tx, stderr_closed) = mpsc::channel::<()>();
         let keep = lines.clone();
         std::thread::spawn(move || {
+            let _closed = closed_tx;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 // Kept before it is reported, so that a caller woken by the
                 // address finds the line in `stderr()`.
@@ -175,6 +179,7 @@ impl Running {
             child,
             addrs,
             stderr: lines,
+            stderr_closed,
             dir: None,
         }
     }
@@ -194,9 +199,16 @@ impl Running {
 
     /// Waits (at most 10 s) for a stderr line containing `text`.
     pub fn wait_for_log(&self, text: &str) -> bool {
+        self.wait_for_logs(text, 1)
+    }
+
+    /// Waits (at most 10 s) for `count` stderr lines containing `text`:
+    /// a line is written after its response is sent, so a client that has
+    /// its answer may be ahead of the log.
+    pub fn wait_for_logs(&self, text: &str, count: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if self.stderr().iter().any(|l| l.contains(text)) {
+            if self.stderr().iter().filter(|l| l.contains(text)).count() >= count {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -224,6 +236,9 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // The last lines may still be in the pipe: read to its end.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let _ = self.stderr_closed.recv_timeout(left);
                 return status;
             }
             if Instant::now() > deadline {
