@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_ENCODING, CONTENT_TYPE};
-use http::{Method, Request, Response, Uri, Version};
+use http::{Method, Request, Response, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
+use smallvec::SmallVec;
 use tower_service::Service;
 use towerkit_core::oneshot::{oneshot, Oneshot};
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
@@ -45,11 +46,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.activity.started();
-        let context = ErrorContext {
-            accept: req.headers().get(ACCEPT).cloned(),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-        };
+        let context = ErrorContext::new(&req);
         let has_body = !req.body().is_end_stream();
         let limit = match self.max_request_body {
             Some(limit) if has_body => {
@@ -60,7 +57,7 @@ where
                         tracing::debug!(length, limit, "request body over the limit: 413");
                         let exception = HttpException::payload_too_large()
                             .with_detail(format!("The request body may be at most {limit} bytes."));
-                        let format = Format::negotiate(context.accept.as_ref());
+                        let format = context.format();
                         let mut response = exception.to_response(format);
                         let request_body = if req.version() == Version::HTTP_2 {
                             Some(Kept::new(Mutex::new(req.into_body())))
@@ -117,11 +114,39 @@ where
     }
 }
 
-/// What is kept of a request to answer and log an error of its stack.
+/// What is kept of a request to answer and log an error of its stack:
+/// `Accept` to write the error page, the method and path for the log line.
+///
+/// Copied out of the request, which most often fits inline. A shared slice
+/// of the request would pin the connection's read buffer: hyper reads on
+/// while a request is in flight (even before its future is first polled),
+/// and must reallocate a buffer it does not hold alone. That cost more than
+/// the rest of a small request.
 struct ErrorContext {
-    accept: Option<HeaderValue>,
+    /// Empty if the request had none.
+    accept: SmallVec<[u8; 64]>,
     method: Method,
-    uri: Uri,
+    path: SmallVec<[u8; 64]>,
+}
+
+impl ErrorContext {
+    fn new<B>(req: &Request<B>) -> Self {
+        ErrorContext {
+            accept: req
+                .headers()
+                .get(ACCEPT)
+                .map_or_else(SmallVec::new, |accept| {
+                    SmallVec::from_slice(accept.as_bytes())
+                }),
+            method: req.method().clone(),
+            path: SmallVec::from_slice(req.uri().path().as_bytes()),
+        }
+    }
+
+    /// The format of an error page, by `Accept`.
+    fn format(&self) -> Format {
+        Format::negotiate(HeaderValue::from_bytes(&self.accept).ok().as_ref())
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -170,9 +195,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = match this.state.project() {
-            StateProj::Called { inner, context } => match std::task::ready!(inner.poll(cx)) {
-                Ok(response) => response.map(Body::new),
-                Err(err) => error_response(err.into(), context.take()),
+            StateProj::Called { inner, context } => match inner.poll(cx) {
+                Poll::Ready(Ok(response)) => response.map(Body::new),
+                Poll::Ready(Err(err)) => error_response(err.into(), context.take()),
+                Poll::Pending => return Poll::Pending,
             },
             StateProj::Answered { response } => response.take().unwrap_or_default(),
         };
@@ -209,8 +235,8 @@ fn is_plain_event_stream(response: &Response<Body>) -> bool {
 
 fn error_response(err: BoxError, context: Option<ErrorContext>) -> Response<Body> {
     let exception = HttpException::from_error(&err);
-    if let Some(ErrorContext { method, uri, .. }) = &context {
-        let path = uri.path();
+    if let Some(ErrorContext { method, path, .. }) = &context {
+        let path = String::from_utf8_lossy(path);
         if exception.status() != http::StatusCode::INTERNAL_SERVER_ERROR
             || err.is::<HttpException>()
         {
@@ -219,6 +245,30 @@ fn error_response(err: BoxError, context: Option<ErrorContext>) -> Response<Body
             tracing::error!(%method, %path, error = %err, "the stack failed; answered 500");
         }
     }
-    let accept = context.and_then(|c| c.accept);
-    exception.to_response(Format::negotiate(accept.as_ref()))
+    exception.to_response(context.map_or_else(|| Format::negotiate(None), |c| c.format()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Uri;
+
+    #[test]
+    fn the_context_keeps_nothing_of_the_read_buffer() {
+        // A URI and an `Accept` parsed from one buffer, as hyper does.
+        let read = Bytes::from(b"/items/42?x=1text/html".to_vec());
+        let uri = Uri::from_maybe_shared(read.slice(..13)).unwrap();
+        let accept = HeaderValue::from_maybe_shared(read.slice(13..)).unwrap();
+        let req = Request::builder()
+            .uri(uri)
+            .header(ACCEPT, accept)
+            .body(())
+            .unwrap();
+        let context = ErrorContext::new(&req);
+        drop(req);
+        assert!(read.is_unique(), "the context shares the read buffer");
+        assert_eq!(&context.path[..], b"/items/42");
+        assert_eq!(&context.accept[..], b"text/html");
+        assert_eq!(context.method, Method::GET);
+    }
 }
