@@ -24,10 +24,12 @@
 //! or wake-up in between. `httparse` parses the response head; the crate
 //! decides how the body is framed (`Content-Length`, chunked, or to the
 //! close) and refuses what is ambiguous, such as two different lengths. The
-//! modules, in the order a request meets them: `request` (head and body
-//! out), `pool` (connections kept alive, and a request sent again when a
-//! kept-alive connection was closed under it), `response` (the head back),
-//! `body` and `chunked` (the body back).
+//! modules, in the order a request meets them: `client` (what the proxy
+//! reads of the client's headers, in one pass), `hop_by_hop` (the fields
+//! that stay behind), `request` (head and body out), `pool` (connections
+//! kept alive, and a request sent again when a kept-alive connection was
+//! closed under it), `response` (the head back), `body` and `chunked` (the
+//! body back).
 //!
 //! ```no_run
 //! use towerkit_proxy::Proxy;
@@ -40,7 +42,9 @@
 
 mod body;
 mod chunked;
+mod client;
 mod connection;
+mod hop_by_hop;
 mod pool;
 mod proxy;
 mod request;

@@ -24,14 +24,14 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use towerkit_core::{Body, BoxError};
 
 use crate::body::ResponseBody;
 use crate::connection::Connection;
-use crate::request::{Field, Upload, UploadError};
+use crate::request::{RequestHead, Upload, UploadError};
 use crate::response::{BadHead, Head};
 
 /// How many idle connections are kept; more are closed.
@@ -101,21 +101,18 @@ impl Pool {
     }
 
     /// Sends a request and returns the upstream's response head; its body
-    /// streams from the connection. `headers` must be free of hop-by-hop
-    /// fields; `fields` set what the proxy sets (an `Upgrade` among them).
+    /// streams from the connection. The head's fields set what the proxy
+    /// sets (an `Upgrade` among them).
     pub(crate) fn send(
         &self,
-        method: &Method,
-        target: &str,
-        headers: &HeaderMap,
-        fields: &[Field<'_>],
+        head: &RequestHead<'_>,
         body: Body,
     ) -> impl Future<Output = Result<Response<Reply>, SendError>> + Send + 'static {
         // The head is written out before the future, which then keeps only
         // what it needs: the arguments of an `async fn` would stay in it.
-        let idempotent = method.is_idempotent();
-        let for_head = method == Method::HEAD;
-        let mut upload = Upload::new(method, target, headers, fields, body);
+        let idempotent = head.method.is_idempotent();
+        let for_head = head.method == Method::HEAD;
+        let mut upload = Upload::new(head, body);
         let pool = self.clone();
         async move {
             loop {
@@ -304,6 +301,13 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
+    use crate::request::with_bare_head;
+
+    /// Sends `GET /` with no fields.
+    fn send_get(pool: &Pool) -> impl Future<Output = Result<Response<Reply>, SendError>> {
+        with_bare_head(&Method::GET, |head| pool.send(head, Body::empty()))
+    }
+
     /// An upstream that answers `answers` requests per connection with a
     /// keep-alive response, then closes it without a word; counts the
     /// connections it accepted.
@@ -337,10 +341,7 @@ mod tests {
     }
 
     async fn get(pool: &Pool) -> String {
-        let response = pool
-            .send(&Method::GET, "/", &HeaderMap::new(), &[], Body::empty())
-            .await
-            .unwrap();
+        let response = send_get(pool).await.unwrap();
         let Reply::Body(body) = response.into_body() else {
             panic!("an upgrade")
         };
@@ -395,9 +396,7 @@ mod tests {
             .unwrap()
             .port();
         let pool = Pool::new("127.0.0.1", port, Duration::from_secs(1));
-        let sent = pool
-            .send(&Method::GET, "/", &HeaderMap::new(), &[], Body::empty())
-            .await;
+        let sent = send_get(&pool).await;
         assert!(matches!(sent, Err(SendError::Connect(_))));
     }
 }

@@ -1,50 +1,35 @@
 //! The proxy service.
 
-use std::borrow::Cow;
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{
-    HeaderName, HeaderValue, ACCEPT, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE,
-};
+use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE};
 use http::uri::{Authority, Uri};
 use http::{HeaderMap, Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::AsyncWriteExt;
 use tower_service::Service;
-use towerkit_core::header::lists_token;
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
 use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpException, ScriptName};
 
+use crate::client::{ClientHeaders, X_FORWARDED_FOR};
 use crate::connection::Connection;
+use crate::hop_by_hop;
 use crate::pool::{Pool, Reply, SendError};
-use crate::request::{is_valid_target, Field};
+use crate::request::{Field, RequestHead, Target};
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the upstream may take to answer (its headers), unless set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
-
-/// Headers that concern one connection only (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-];
 
 #[derive(Clone)]
 struct Config {
@@ -137,41 +122,6 @@ impl Proxy {
     }
 }
 
-/// Drops hop-by-hop headers, and those `Connection` names.
-///
-/// One pass over the names finds them; most messages have none, and then
-/// nothing is removed (each removal hashes a name).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let mut found: Vec<HeaderName> = Vec::new();
-    for name in headers.keys() {
-        if HOP_BY_HOP.contains(&name.as_str()) {
-            found.push(name.clone());
-        }
-    }
-    if found.is_empty() {
-        return;
-    }
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
-        .collect();
-    for name in found.into_iter().chain(named) {
-        headers.remove(name);
-    }
-}
-
-/// The protocol a request asks to switch to (`Upgrade`, named in
-/// `Connection`), if it does.
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    headers
-        .get(UPGRADE)
-        .filter(|_| lists_token(headers.get_all(CONNECTION), "upgrade"))
-        .cloned()
-}
-
 impl Config {
     /// `Location` pointing into the upstream's base, made public.
     fn public_location(
@@ -240,6 +190,40 @@ impl Config {
     }
 }
 
+/// Where the client sent a request: what rewriting its response needs.
+struct Public {
+    /// `scheme://host`.
+    origin: String,
+    /// The mount (`ScriptName`).
+    prefix: String,
+}
+
+impl Public {
+    /// Rewrites `Location` and cookie paths that point into the upstream's
+    /// base to the public URL and prefix.
+    fn rewrite(&self, config: &Config, headers: &mut HeaderMap) {
+        if let Some(location) = headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
+            if let Some(public) = config.public_location(location, &self.prefix, &self.origin) {
+                if let Ok(value) = HeaderValue::from_str(&public) {
+                    headers.insert(LOCATION, value);
+                }
+            }
+        }
+        if headers.contains_key(SET_COOKIE) {
+            let cookies: Vec<HeaderValue> = headers.get_all(SET_COOKIE).iter().cloned().collect();
+            headers.remove(SET_COOKIE);
+            for cookie in cookies {
+                let rewritten = cookie
+                    .to_str()
+                    .ok()
+                    .and_then(|c| config.public_cookie(c, &self.prefix))
+                    .and_then(|c| HeaderValue::from_str(&c).ok());
+                headers.append(SET_COOKIE, rewritten.unwrap_or(cookie));
+            }
+        }
+    }
+}
+
 impl Service<Request<Body>> for Proxy {
     type Response = Response<Body>;
     type Error = BoxError;
@@ -250,182 +234,156 @@ impl Service<Request<Body>> for Proxy {
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        // The request is taken apart here, before the future: what the
-        // future keeps of it is the upstream request being sent and the few
-        // things the response needs. (Kept in the future, the request and
-        // its parts tripled its size, past what the allocator serves fast.)
+        // The upstream request's head is written here, before the future,
+        // from the client's request as it stands: the future keeps only the
+        // request being sent and the few things the response needs. (Kept
+        // in the future, the request and its parts tripled its size, past
+        // what the allocator serves fast.)
         let config = self.config.clone();
-        {
-            let prefix = ScriptName::of(&req).to_owned();
-            let scheme: Cow<'static, str> = match url_scheme(&req) {
-                "http" => Cow::Borrowed("http"),
-                "https" => Cow::Borrowed("https"),
-                other => Cow::Owned(other.to_owned()),
-            };
-            let public_host = host(&req);
-            // Origin form (`/path?query`): the upstream is no proxy, and
-            // `Host` names it. The mount's root is the base's root, also
-            // with a query.
-            let path_info = path_info(&req);
-            let query = req.uri().query();
-            let mut target = String::with_capacity(
-                config.base.len() + path_info.len() + 2 + query.map_or(0, str::len),
-            );
-            target.push_str(&config.base);
-            target.push_str(path_info);
-            if target.is_empty() {
-                target.push('/');
-            }
-            if let Some(query) = query {
-                target.push('?');
-                target.push_str(query);
-            }
-            if !is_valid_target(&target) {
-                let response = HttpException::bad_request().response_for(&req);
-                return Box::pin(std::future::ready(Ok(response)));
-            }
-            let upgrade_protocol = upgrade_protocol(req.headers());
-            let client_upgrade = upgrade_protocol
-                .is_some()
-                .then(|| hyper::upgrade::on(&mut req));
-
-            let (parts, body) = req.into_parts();
-            // What an error page needs of the request: its Accept.
-            let accept = parts.headers.get(ACCEPT).cloned();
-            let mut headers = parts.headers;
-            strip_hop_by_hop(&mut headers);
-            let remote = parts.extensions.get::<ConnectionInfo>().map_or_else(
-                || ConnectionInfo::loopback().remote_addr.ip(),
-                |c| c.remote_addr.ip(),
-            );
-            let existing = headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes);
-            let remote = IpText::new(remote);
-            let joined;
-            let forwarded_for = match existing {
-                Some(existing) => {
-                    joined = [existing, b", ", remote.as_bytes()].concat();
-                    &joined[..]
-                }
-                None => remote.as_bytes(),
-            };
-            // With `preserve_host`, the client's: its first valid `Host`,
-            // or what an HTTP/2 client names in `:authority` (HTTP/1.1
-            // requires one).
-            let upstream_host = if config.preserve_host {
-                public_host.as_bytes()
-            } else {
-                config.host.as_bytes()
-            };
-            let fields = [
-                Field {
-                    name: &HOST,
-                    value: Some(upstream_host),
-                },
-                Field {
-                    name: &X_FORWARDED_FOR,
-                    value: Some(forwarded_for),
-                },
-                Field {
-                    name: &X_FORWARDED_PROTO,
-                    value: Some(scheme.as_bytes()),
-                },
-                Field {
-                    name: &X_FORWARDED_HOST,
-                    value: Some(public_host.as_bytes()),
-                },
-                Field {
-                    name: &X_FORWARDED_PREFIX,
-                    value: (!prefix.is_empty()).then_some(prefix.as_bytes()),
-                },
-                Field {
-                    name: &CONNECTION,
-                    value: upgrade_protocol.is_some().then_some(&b"upgrade"[..]),
-                },
-                Field {
-                    name: &UPGRADE,
-                    value: upgrade_protocol.as_ref().map(HeaderValue::as_bytes),
-                },
-            ];
-            // Boxed apart and awaited through a reference: awaited by value,
-            // it would be stored twice in this future, which would then be
-            // too large for the allocator's fast path.
-            let mut sent = Box::pin(tokio::time::timeout(
-                config.timeout,
-                config
-                    .pool
-                    .send(&parts.method, &target, &headers, &fields, body),
-            ));
-            Box::pin(async move {
-                let response = match (&mut sent).await {
-                    Err(_) => {
-                        tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
-                        return Ok(HttpException::gateway_timeout()
-                            .with_detail("the upstream did not answer in time")
-                            .to_response(Format::negotiate(accept.as_ref())));
-                    }
-                    Ok(Err(SendError::Client(err))) => {
-                        // The client's body failed: too large (413), or cut off.
-                        let exception = match err.downcast::<HttpException>() {
-                            Ok(exception) => *exception,
-                            Err(err) => HttpException::bad_request()
-                                .with_detail(format!("the request body could not be read: {err}")),
-                        };
-                        return Ok(exception.to_response(Format::negotiate(accept.as_ref())));
-                    }
-                    Ok(Err(err)) => {
-                        tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
-                        return Ok(HttpException::bad_gateway()
-                            .with_detail("the upstream cannot be reached")
-                            .to_response(Format::negotiate(accept.as_ref())));
-                    }
-                    Ok(Ok(response)) => response,
-                };
-
-                let (mut parts, reply) = response.into_parts();
-                let body = match reply {
-                    Reply::Body(body) => Body::new(body),
-                    Reply::Upgraded(upstream) => {
-                        let Some(client_upgrade) = client_upgrade else {
-                            tracing::error!(upstream = %config.authority, "the upstream switched protocols unasked: 502");
-                            return Ok(HttpException::bad_gateway()
-                                .with_detail("the upstream switched protocols unasked")
-                                .to_response(Format::negotiate(accept.as_ref())));
-                        };
-                        tokio::spawn(tunnel(client_upgrade, upstream));
-                        return Ok(Response::from_parts(parts, Body::empty()));
-                    }
-                };
-                strip_hop_by_hop(&mut parts.headers);
-                if config.rewrite_location {
-                    if let Some(location) =
-                        parts.headers.get(LOCATION).and_then(|v| v.to_str().ok())
-                    {
-                        let origin = format!("{scheme}://{public_host}");
-                        if let Some(public) = config.public_location(location, &prefix, &origin) {
-                            if let Ok(value) = HeaderValue::from_str(&public) {
-                                parts.headers.insert(LOCATION, value);
-                            }
-                        }
-                    }
-                    if parts.headers.contains_key(SET_COOKIE) {
-                        let cookies: Vec<HeaderValue> =
-                            parts.headers.get_all(SET_COOKIE).iter().cloned().collect();
-                        parts.headers.remove(SET_COOKIE);
-                        for cookie in cookies {
-                            let rewritten = cookie
-                                .to_str()
-                                .ok()
-                                .and_then(|c| config.public_cookie(c, &prefix))
-                                .and_then(|c| HeaderValue::from_str(&c).ok());
-                            parts
-                                .headers
-                                .append(SET_COOKIE, rewritten.unwrap_or(cookie));
-                        }
-                    }
-                }
-                Ok(Response::from_parts(parts, body))
-            })
+        let body = std::mem::take(req.body_mut());
+        let client = ClientHeaders::scan(req.headers());
+        let target = Target {
+            base: &config.base,
+            path: path_info(&req),
+            query: req.uri().query(),
+        };
+        if !target.is_valid() {
+            let response = HttpException::bad_request().response_for(&req);
+            return Box::pin(std::future::ready(Ok(response)));
         }
+        // The client's first valid `Host`, or what an HTTP/2 client names
+        // in `:authority` (HTTP/1.1 requires a `Host`).
+        let named_host;
+        let public_host = match client.host {
+            Some(host) => host,
+            None => {
+                named_host = host(&req);
+                &named_host
+            }
+        };
+        let scheme = url_scheme(&req);
+        let prefix = ScriptName::of(&req);
+        let remote = req.extensions().get::<ConnectionInfo>().map_or_else(
+            || ConnectionInfo::loopback().remote_addr.ip(),
+            |c| c.remote_addr.ip(),
+        );
+        let remote = IpText::new(remote);
+        let forwarded_for = client.forwarded_for(remote.as_bytes());
+        let upstream_host = if config.preserve_host {
+            public_host.as_bytes()
+        } else {
+            config.host.as_bytes()
+        };
+        let fields = [
+            Field {
+                name: &HOST,
+                value: Some(upstream_host),
+            },
+            Field {
+                name: &X_FORWARDED_FOR,
+                value: Some(&forwarded_for),
+            },
+            Field {
+                name: &X_FORWARDED_PROTO,
+                value: Some(scheme.as_bytes()),
+            },
+            Field {
+                name: &X_FORWARDED_HOST,
+                value: Some(public_host.as_bytes()),
+            },
+            Field {
+                name: &X_FORWARDED_PREFIX,
+                value: (!prefix.is_empty()).then_some(prefix.as_bytes()),
+            },
+            Field {
+                name: &CONNECTION,
+                value: client.upgrade.is_some().then_some(&b"upgrade"[..]),
+            },
+            Field {
+                name: &UPGRADE,
+                value: client.upgrade.map(HeaderValue::as_bytes),
+            },
+        ];
+        let head = RequestHead {
+            method: req.method(),
+            target,
+            headers: req.headers(),
+            hop_by_hop: &client.hop_by_hop,
+            fields: &fields,
+        };
+        // Boxed apart and awaited through a reference: awaited by value,
+        // it would be stored twice in this future, which would then be
+        // too large for the allocator's fast path.
+        let mut sent = Box::pin(tokio::time::timeout(
+            config.timeout,
+            config.pool.send(&head, body),
+        ));
+        // What the response needs of the request, copied: a slice of it
+        // kept while the upstream answers would pin the connection's read
+        // buffer, which hyper would then reallocate for its next read.
+        let accept = client
+            .accept
+            .and_then(|accept| HeaderValue::from_bytes(accept.as_bytes()).ok());
+        let public = config.rewrite_location.then(|| {
+            let mut origin = String::with_capacity(scheme.len() + 3 + public_host.len());
+            origin.push_str(scheme);
+            origin.push_str("://");
+            origin.push_str(public_host);
+            Public {
+                origin,
+                prefix: prefix.to_owned(),
+            }
+        });
+        let client_upgrade = client
+            .upgrade
+            .is_some()
+            .then(|| hyper::upgrade::on(&mut req));
+        Box::pin(async move {
+            let response = match (&mut sent).await {
+                Err(_) => {
+                    tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
+                    return Ok(HttpException::gateway_timeout()
+                        .with_detail("the upstream did not answer in time")
+                        .to_response(Format::negotiate(accept.as_ref())));
+                }
+                Ok(Err(SendError::Client(err))) => {
+                    // The client's body failed: too large (413), or cut off.
+                    let exception = match err.downcast::<HttpException>() {
+                        Ok(exception) => *exception,
+                        Err(err) => HttpException::bad_request()
+                            .with_detail(format!("the request body could not be read: {err}")),
+                    };
+                    return Ok(exception.to_response(Format::negotiate(accept.as_ref())));
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
+                    return Ok(HttpException::bad_gateway()
+                        .with_detail("the upstream cannot be reached")
+                        .to_response(Format::negotiate(accept.as_ref())));
+                }
+                Ok(Ok(response)) => response,
+            };
+
+            let (mut parts, reply) = response.into_parts();
+            let body = match reply {
+                Reply::Body(body) => Body::new(body),
+                Reply::Upgraded(upstream) => {
+                    let Some(client_upgrade) = client_upgrade else {
+                        tracing::error!(upstream = %config.authority, "the upstream switched protocols unasked: 502");
+                        return Ok(HttpException::bad_gateway()
+                            .with_detail("the upstream switched protocols unasked")
+                            .to_response(Format::negotiate(accept.as_ref())));
+                    };
+                    tokio::spawn(tunnel(client_upgrade, upstream));
+                    return Ok(Response::from_parts(parts, Body::empty()));
+                }
+            };
+            hop_by_hop::strip(&mut parts.headers);
+            if let Some(public) = public {
+                public.rewrite(&config, &mut parts.headers);
+            }
+            Ok(Response::from_parts(parts, body))
+        })
     }
 }
 
@@ -552,17 +510,5 @@ mod tests {
         assert!(Proxy::new("https://x/").is_err());
         assert!(Proxy::new("not a url").is_err());
         assert!(Proxy::new("http://x/?q").is_err());
-    }
-
-    #[test]
-    fn hop_by_hop_headers_go() {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-secret"));
-        headers.insert("x-secret", HeaderValue::from_static("1"));
-        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert!(headers.contains_key("x-kept"));
     }
 }

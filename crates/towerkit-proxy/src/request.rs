@@ -12,12 +12,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http::header::{HeaderName, CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::header::{HeaderName, CONTENT_LENGTH};
 use http::{HeaderMap, Method};
 use http_body::Body as _;
 use towerkit_core::{Body, BoxError};
 
 use crate::connection::Connection;
+use crate::hop_by_hop::HopByHop;
 
 /// How much of the body is queued before it is written.
 const QUEUE_LIMIT: usize = 64 * 1024;
@@ -34,28 +35,94 @@ pub(crate) struct Field<'a> {
     pub(crate) value: Option<&'a [u8]>,
 }
 
-/// Writes a request head: the request line, `headers` but those `fields`
-/// replace, the `fields`, and the framing header `body` calls for.
-/// `headers` must not hold hop-by-hop fields. A field value that could end
-/// its line early is left out.
-fn encode_head(
-    method: &Method,
-    target: &str,
-    headers: &HeaderMap,
-    fields: &[Field<'_>],
-    body: &Body,
-) -> Bytes {
+/// A request target in origin form (`/path?query`), kept in the pieces it
+/// is written from: the upstream's base, then the path below the mount.
+pub(crate) struct Target<'a> {
+    pub(crate) base: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+}
+
+impl Target<'_> {
+    /// Whether it can stand in a request line: visible ASCII only (no
+    /// space, CR or LF that would end the line early).
+    pub(crate) fn is_valid(&self) -> bool {
+        [self.base, self.path, self.query.unwrap_or("")]
+            .iter()
+            .all(|piece| piece.bytes().all(|b| b.is_ascii_graphic()))
+    }
+
+    fn len(&self) -> usize {
+        self.base.len() + self.path.len() + 1 + self.query.map_or(0, |q| q.len() + 1)
+    }
+
+    /// Writes it: the mount's root is the base's root (`/` if both are
+    /// empty), also with a query.
+    fn put(&self, head: &mut BytesMut) {
+        head.put_slice(self.base.as_bytes());
+        head.put_slice(self.path.as_bytes());
+        if self.base.is_empty() && self.path.is_empty() {
+            head.put_u8(b'/');
+        }
+        if let Some(query) = self.query {
+            head.put_u8(b'?');
+            head.put_slice(query.as_bytes());
+        }
+    }
+}
+
+/// The head of a request to the upstream: the client's, as the proxy
+/// changes it.
+pub(crate) struct RequestHead<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) target: Target<'a>,
+    /// The client's fields: all are passed on but the hop-by-hop ones and
+    /// those `fields` name.
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) hop_by_hop: &'a HopByHop<'a>,
+    /// The fields the proxy sets.
+    pub(crate) fields: &'a [Field<'a>],
+}
+
+/// Calls `f` with the head of `method /`, without any field: for tests.
+#[cfg(test)]
+pub(crate) fn with_bare_head<T>(method: &Method, f: impl FnOnce(&RequestHead<'_>) -> T) -> T {
+    f(&RequestHead {
+        method,
+        target: Target {
+            base: "",
+            path: "/",
+            query: None,
+        },
+        headers: &HeaderMap::new(),
+        hop_by_hop: &HopByHop::new(None),
+        fields: &[],
+    })
+}
+
+/// Writes a request head: the request line, the client's fields but those
+/// the proxy drops or sets, the proxy's fields, and the framing header
+/// `body` calls for. A field value that could end its line early is left
+/// out.
+fn encode_head(request: &RequestHead<'_>, body: &Body) -> Bytes {
+    let RequestHead {
+        method,
+        target,
+        headers,
+        hop_by_hop,
+        fields,
+    } = request;
     let mut size = method.as_str().len() + target.len() + 64;
-    for (name, value) in headers {
+    for (name, value) in headers.iter() {
         size += name.as_str().len() + value.len() + 4;
     }
-    for field in fields {
+    for field in fields.iter() {
         size += field.name.as_str().len() + field.value.map_or(0, <[u8]>::len) + 4;
     }
     let mut head = BytesMut::with_capacity(size);
     head.put_slice(method.as_str().as_bytes());
     head.put_u8(b' ');
-    head.put_slice(target.as_bytes());
+    target.put(&mut head);
     head.put_slice(b" HTTP/1.1\r\n");
     let mut put = |name: &HeaderName, value: &[u8]| {
         head.put_slice(name.as_str().as_bytes());
@@ -63,16 +130,16 @@ fn encode_head(
         head.put_slice(value);
         head.put_slice(b"\r\n");
     };
-    for (name, value) in headers {
+    for (name, value) in headers.iter() {
         if name == CONTENT_LENGTH
-            || name == TRANSFER_ENCODING
             || fields.iter().any(|field| field.name == name)
+            || hop_by_hop.contains(name)
         {
             continue;
         }
         put(name, value.as_bytes());
     }
-    for field in fields {
+    for field in fields.iter() {
         if let Some(value) = field.value.filter(|value| is_field_value(value)) {
             put(field.name, value);
         }
@@ -98,12 +165,6 @@ fn is_field_value(value: &[u8]) -> bool {
     value
         .iter()
         .all(|&b| (b >= 0x20 && b != 0x7f) || b == b'\t')
-}
-
-/// Whether `target` can be a request line's target: not empty, and visible
-/// ASCII only (no space, CR or LF that would end the line early).
-pub(crate) fn is_valid_target(target: &str) -> bool {
-    !target.is_empty() && target.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn expects_content(method: &Method) -> bool {
@@ -147,18 +208,11 @@ pub(crate) struct Upload {
 }
 
 impl Upload {
-    /// The request `method target HTTP/1.1`, with `headers` (free of
-    /// hop-by-hop fields) as `fields` change them, and `body`. `target`
-    /// must pass [`is_valid_target`].
-    pub(crate) fn new(
-        method: &Method,
-        target: &str,
-        headers: &HeaderMap,
-        fields: &[Field<'_>],
-        body: Body,
-    ) -> Self {
-        debug_assert!(is_valid_target(target), "{target:?}");
-        let head = encode_head(method, target, headers, fields, &body);
+    /// The request with `head` and `body`. The head's target must be
+    /// [valid](Target::is_valid).
+    pub(crate) fn new(head: &RequestHead<'_>, body: Body) -> Self {
+        debug_assert!(head.target.is_valid());
+        let head = encode_head(head, &body);
         let length = body.size_hint().exact();
         let ended = length == Some(0) || (length.is_some() && body.is_end_stream());
         Upload {
@@ -315,11 +369,31 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    /// The head of `method` to `/a?b=1` with `headers` and `fields`.
+    fn encode(method: &Method, headers: &HeaderMap, fields: &[Field<'_>], body: &Body) -> String {
+        let head = RequestHead {
+            method,
+            target: Target {
+                base: "",
+                path: "/a",
+                query: Some("b=1"),
+            },
+            headers,
+            hop_by_hop: &HopByHop::of(headers),
+            fields,
+        };
+        String::from_utf8(encode_head(&head, body).to_vec()).unwrap()
+    }
+
+    fn upload(body: Body) -> Upload {
+        with_bare_head(&Method::POST, |head| Upload::new(head, body))
+    }
+
     fn head(method: Method, body: &Body) -> String {
         let mut headers = HeaderMap::new();
         headers.insert("host", HeaderValue::from_static("up"));
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("999"));
-        String::from_utf8(encode_head(&method, "/a?b=1", &headers, &[], body).to_vec()).unwrap()
+        encode(&method, &headers, &[], body)
     }
 
     #[test]
@@ -353,6 +427,10 @@ mod tests {
         headers.append("x-forwarded-for", HeaderValue::from_static("2.2.2.2"));
         headers.insert("x-forwarded-prefix", HeaderValue::from_static("/forged"));
         headers.insert("accept", HeaderValue::from_static("*/*"));
+        headers.insert("connection", HeaderValue::from_static("keep-alive, x-hop"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         let host = HeaderName::from_static("host");
         let forwarded_for = HeaderName::from_static("x-forwarded-for");
         let prefix = HeaderName::from_static("x-forwarded-prefix");
@@ -375,23 +453,17 @@ mod tests {
                 value: Some(b"evil\r\nx-admin: 1"),
             },
         ];
-        let head = encode_head(&Method::GET, "/", &headers, &fields, &Body::empty());
+        // Hop-by-hop fields stay behind too.
         assert_eq!(
-            String::from_utf8(head.to_vec()).unwrap(),
-            "GET / HTTP/1.1\r\naccept: */*\r\nhost: up:8080\r\n\
+            encode(&Method::GET, &headers, &fields, &Body::empty()),
+            "GET /a?b=1 HTTP/1.1\r\naccept: */*\r\nhost: up:8080\r\n\
              x-forwarded-for: 1.1.1.1, 127.0.0.1\r\n\r\n"
         );
     }
 
     #[test]
     fn written_bytes_leave_the_head_then_the_queue() {
-        let mut upload = Upload::new(
-            &Method::POST,
-            "/",
-            &HeaderMap::new(),
-            &[],
-            Body::from("body"),
-        );
+        let mut upload = upload(Body::from("body"));
         let head_len = upload.head.len();
         assert!(upload.push(Bytes::from_static(b"body")).is_ok());
         upload.advance(head_len - 2);
@@ -410,7 +482,7 @@ mod tests {
         // bytes then pushed are more, or fewer.
         for announced in ["abc", "abcde"] {
             let body = Body::from(announced);
-            let mut upload = Upload::new(&Method::POST, "/", &HeaderMap::new(), &[], body);
+            let mut upload = upload(body);
             let sent = upload
                 .push(Bytes::from_static(b"four"))
                 .and_then(|()| upload.end());
@@ -424,9 +496,24 @@ mod tests {
 
     #[test]
     fn a_target_is_one_word_of_visible_ascii() {
-        assert!(is_valid_target("/a/b%20c?d=e&f"));
-        for bad in ["", "/a b", "/a\r\nX-Injected: 1", "/\u{e9}", "/a\tb"] {
-            assert!(!is_valid_target(bad), "{bad:?}");
+        let target = |base, path, query| Target { base, path, query };
+        assert!(target("/base", "/a/b%20c", Some("d=e&f")).is_valid());
+        for bad in ["/a b", "/a\r\nX-Injected: 1", "/\u{e9}", "/a\tb"] {
+            assert!(!target("", bad, None).is_valid(), "{bad:?}");
+            assert!(!target("", "/", Some(bad)).is_valid(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_mount_root_is_the_base_root() {
+        let written = |base, path, query| {
+            let mut head = BytesMut::new();
+            Target { base, path, query }.put(&mut head);
+            String::from_utf8(head.to_vec()).unwrap()
+        };
+        assert_eq!(written("", "", None), "/");
+        assert_eq!(written("", "", Some("q=1")), "/?q=1");
+        assert_eq!(written("/app", "", None), "/app");
+        assert_eq!(written("/app", "/x", Some("q")), "/app/x?q");
     }
 }
