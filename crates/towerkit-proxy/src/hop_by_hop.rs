@@ -6,20 +6,25 @@
 //! (its header map is only read); the upstream's are removed from the
 //! response's map.
 
-use http::header::{GetAll, HeaderName, HeaderValue, CONNECTION};
+use http::header::{
+    GetAll, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHORIZATION, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
+};
 use http::HeaderMap;
 use towerkit_core::header::lists_token;
 
-/// The fields that are hop-by-hop whatever `Connection` says.
-const ALWAYS: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+/// The fields that are hop-by-hop whatever `Connection` says. Names are
+/// compared as `HeaderName`s: a standard name is a number, and the others
+/// are told from it without reading their text.
+const ALWAYS: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    PROXY_AUTHORIZATION,
 ];
 
 /// The hop-by-hop fields of one message.
@@ -46,7 +51,7 @@ impl<'a> HopByHop<'a> {
 
     /// Whether `name` is one of them.
     pub(crate) fn contains(&self, name: &HeaderName) -> bool {
-        ALWAYS.contains(&name.as_str())
+        ALWAYS.contains(name)
             || self
                 .connection
                 .as_ref()
@@ -60,7 +65,7 @@ impl<'a> HopByHop<'a> {
 /// none of it, and then nothing more is done: a message with a `Connection`
 /// has one.
 pub(crate) fn strip(headers: &mut HeaderMap) {
-    if !headers.keys().any(|name| ALWAYS.contains(&name.as_str())) {
+    if !headers.keys().any(|name| ALWAYS.contains(name)) {
         return;
     }
     let hop_by_hop = HopByHop::of(headers);

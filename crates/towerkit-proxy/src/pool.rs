@@ -223,7 +223,7 @@ impl Pool {
     /// An idle connection still open, if one is left.
     fn idle(&self) -> Option<Connection> {
         let mut idle = self.0.idle.lock().ok()?;
-        expire(&mut idle);
+        expire(&mut idle, Instant::now());
         while let Some((conn, _)) = idle.pop_back() {
             if conn.is_idle_usable() {
                 return Some(conn);
@@ -252,9 +252,10 @@ impl Pool {
     /// Takes back a connection whose response has ended.
     pub(crate) fn give_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.0.idle.lock() {
-            expire(&mut idle);
+            let now = Instant::now();
+            expire(&mut idle, now);
             if idle.len() < MAX_IDLE {
-                idle.push_back((conn, Instant::now()));
+                idle.push_back((conn, now));
             }
         }
     }
@@ -284,11 +285,11 @@ fn is_reset(err: &io::Error) -> bool {
     )
 }
 
-/// Closes the connections idle for longer than [`IDLE_TIMEOUT`].
-fn expire(idle: &mut VecDeque<(Connection, Instant)>) {
+/// Closes the connections idle for longer than [`IDLE_TIMEOUT`] at `now`.
+fn expire(idle: &mut VecDeque<(Connection, Instant)>, now: Instant) {
     while idle
         .front()
-        .is_some_and(|(_, since)| since.elapsed() > IDLE_TIMEOUT)
+        .is_some_and(|(_, since)| now.saturating_duration_since(*since) > IDLE_TIMEOUT)
     {
         idle.pop_front();
     }

@@ -10,6 +10,7 @@ use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, SET_COOK
 use http::uri::{Authority, Uri};
 use http::{HeaderMap, Request, Response};
 use hyper_util::rt::TokioIo;
+use smallvec::SmallVec;
 use tokio::io::AsyncWriteExt;
 use tower_service::Service;
 use towerkit_core::recursive::BoxFuture;
@@ -192,8 +193,9 @@ impl Config {
 
 /// Where the client sent a request: what rewriting its response needs.
 struct Public {
-    /// `scheme://host`.
-    origin: String,
+    /// `scheme://host`, inline as most are: kept in every request's future,
+    /// and seldom used.
+    origin: SmallVec<[u8; 64]>,
     /// The mount (`ScriptName`).
     prefix: String,
 }
@@ -203,7 +205,9 @@ impl Public {
     /// base to the public URL and prefix.
     fn rewrite(&self, config: &Config, headers: &mut HeaderMap) {
         if let Some(location) = headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
-            if let Some(public) = config.public_location(location, &self.prefix, &self.origin) {
+            // Made of text, it is text.
+            let origin = std::str::from_utf8(&self.origin).unwrap_or_default();
+            if let Some(public) = config.public_location(location, &self.prefix, origin) {
                 if let Ok(value) = HeaderValue::from_str(&public) {
                     headers.insert(LOCATION, value);
                 }
@@ -325,10 +329,10 @@ impl Service<Request<Body>> for Proxy {
             .accept
             .and_then(|accept| HeaderValue::from_bytes(accept.as_bytes()).ok());
         let public = config.rewrite_location.then(|| {
-            let mut origin = String::with_capacity(scheme.len() + 3 + public_host.len());
-            origin.push_str(scheme);
-            origin.push_str("://");
-            origin.push_str(public_host);
+            let mut origin = SmallVec::new();
+            for piece in [scheme, "://", public_host] {
+                origin.extend_from_slice(piece.as_bytes());
+            }
             Public {
                 origin,
                 prefix: prefix.to_owned(),
