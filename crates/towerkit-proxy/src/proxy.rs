@@ -205,7 +205,7 @@ impl Public {
     /// base to the public URL and prefix.
     fn rewrite(&self, config: &Config, headers: &mut HeaderMap) {
         if let Some(location) = headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
-            // Made of text, it is text.
+            // Built of `&str`s: always UTF-8.
             let origin = std::str::from_utf8(&self.origin).unwrap_or_default();
             if let Some(public) = config.public_location(location, &self.prefix, origin) {
                 if let Ok(value) = HeaderValue::from_str(&public) {
