@@ -123,7 +123,7 @@ impl Head {
                 .map_err(|_| BadHead("a header name that is not a token".into()))?;
             let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
                 .map_err(|_| BadHead(format!("the value of `{name}` is not a header value")))?;
-            seen.note(&name);
+            seen.note(&name, value.as_bytes());
             headers.append(name, value);
         }
         let version = if minor == 1 {
@@ -146,31 +146,62 @@ impl Head {
     }
 }
 
-/// Which of the fields that frame a response, or end its connection, it
-/// has.
+/// What the fields that frame a response, or end its connection, say:
+/// noted as the map is built, so that it need not be searched for them.
 #[derive(Clone, Copy, Default)]
 struct Seen {
     transfer_encoding: bool,
-    content_length: bool,
     connection: bool,
+    length: Length,
+}
+
+/// What the response's `Content-Length` fields say, all taken together.
+#[derive(Clone, Copy, Default, PartialEq, Debug)]
+enum Length {
+    /// There is none.
+    #[default]
+    Absent,
+    /// They all give this length.
+    Given(u64),
+    /// Why they cannot be used.
+    Invalid(&'static str),
 }
 
 impl Seen {
-    fn note(&mut self, name: &HeaderName) {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
         if name == TRANSFER_ENCODING {
             self.transfer_encoding = true;
         } else if name == CONTENT_LENGTH {
-            self.content_length = true;
+            for item in value.split(|&b| b == b',') {
+                self.length = self.length.and(item.trim_ascii());
+            }
         } else if name == CONNECTION {
             self.connection = true;
         }
     }
 }
 
+impl Length {
+    /// Adds one item of a `Content-Length` list.
+    fn and(self, item: &[u8]) -> Length {
+        let parsed = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
+            .flatten();
+        match (self, parsed) {
+            (Length::Invalid(why), _) => Length::Invalid(why),
+            (_, None) => Length::Invalid("a Content-Length that is not a number"),
+            (Length::Given(seen), Some(parsed)) if seen != parsed => {
+                Length::Invalid("Content-Length values that disagree")
+            }
+            (_, Some(parsed)) => Length::Given(parsed),
+        }
+    }
+}
+
 /// How the body is framed, and whether the framing headers agreed (a
 /// message with both `Transfer-Encoding` and `Content-Length` is read by
-/// the former, and its connection is not reused). `seen` says which of
-/// them `headers` has.
+/// the former, and its connection is not reused). `seen` is what they
+/// say.
 fn framing(
     headers: &mut HeaderMap,
     seen: Seen,
@@ -200,29 +231,36 @@ fn framing(
         };
         return Ok((framing, !both));
     }
-    if !seen.content_length {
-        return Ok((Framing::Close, true));
+    match seen.length {
+        Length::Absent => Ok((Framing::Close, true)),
+        Length::Given(length) => Ok((Framing::Length(length), true)),
+        Length::Invalid(why) => Err(BadHead(why.into())),
     }
-    let mut length = None;
-    for value in headers.get_all(CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
-            let item = item.trim_ascii();
-            let parsed = (!item.is_empty() && item.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(item).ok()?.parse::<u64>().ok())
-                .flatten()
-                .ok_or_else(|| BadHead("a Content-Length that is not a number".into()))?;
-            if length.is_some_and(|seen| seen != parsed) {
-                return Err(BadHead("Content-Length values that disagree".into()));
-            }
-            length = Some(parsed);
-        }
-    }
-    Ok((length.map_or(Framing::Close, Framing::Length), true))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_length_lists_are_one_length_or_none() {
+        let length = |values: &[&str]| {
+            let mut seen = Seen::default();
+            for value in values {
+                seen.note(&CONTENT_LENGTH, value.as_bytes());
+            }
+            seen.length
+        };
+        assert_eq!(length(&[]), Length::Absent);
+        assert_eq!(length(&["42"]), Length::Given(42));
+        assert_eq!(length(&["42, 42", " 42 "]), Length::Given(42));
+        assert!(matches!(length(&["42", "43"]), Length::Invalid(_)));
+        assert!(matches!(length(&["4 2"]), Length::Invalid(_)));
+        assert!(matches!(length(&["-1"]), Length::Invalid(_)));
+        assert!(matches!(length(&[""]), Length::Invalid(_)));
+        // Once invalid, a later valid value does not mend it.
+        assert!(matches!(length(&["x", "42"]), Length::Invalid(_)));
+    }
 
     fn parse(text: &str) -> Result<Option<Head>, BadHead> {
         Head::parse(&mut BytesMut::from(text), false)
