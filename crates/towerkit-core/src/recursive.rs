@@ -75,11 +75,16 @@ impl fmt::Debug for Recursive {
 impl Recursive {
     /// A handle for a request to `path`, which entered a recursive layer
     /// mounted at `script_name`. For layer implementations.
-    pub fn new(dispatch: Dispatch, script_name: &str, path: &str, max_depth: usize) -> Self {
+    pub fn new(
+        dispatch: Dispatch,
+        script_name: &str,
+        path: impl Into<String>,
+        max_depth: usize,
+    ) -> Self {
         Recursive {
             dispatch,
             script_name: script_name.into(),
-            chain: vec![path.to_owned()].into(),
+            chain: Arc::from([path.into()]),
             max_depth,
         }
     }

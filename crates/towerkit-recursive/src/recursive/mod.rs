@@ -109,11 +109,14 @@ impl Service<Request<Body>> for RecursiveService {
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let script_name = ScriptName::of(&req);
-        let full_path = format!("{script_name}{}", path_info(&req));
+        let path_info = path_info(&req);
+        let mut full_path = String::with_capacity(script_name.len() + path_info.len());
+        full_path.push_str(script_name);
+        full_path.push_str(path_info);
         let handle = Recursive::new(
             self.dispatch.clone(),
             script_name,
-            &full_path,
+            full_path,
             self.max_depth,
         );
         req.extensions_mut().insert(handle);
