@@ -42,11 +42,8 @@ impl<'a> HopByHop<'a> {
 
     /// Those of the message with `headers`.
     pub(crate) fn of(headers: &'a HeaderMap) -> Self {
-        HopByHop::new(
-            headers
-                .contains_key(CONNECTION)
-                .then(|| headers.get_all(CONNECTION)),
-        )
+        // Without a `Connection`, the values are none: nothing more is named.
+        HopByHop::new(Some(headers.get_all(CONNECTION)))
     }
 
     /// Whether `name` is one of them.

@@ -195,10 +195,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = match this.state.project() {
-            StateProj::Called { inner, context } => match inner.poll(cx) {
-                Poll::Ready(Ok(response)) => response.map(Body::new),
-                Poll::Ready(Err(err)) => error_response(err.into(), context.take()),
-                Poll::Pending => return Poll::Pending,
+            StateProj::Called { inner, context } => match std::task::ready!(inner.poll(cx)) {
+                Ok(response) => response.map(Body::new),
+                Err(err) => error_response(err.into(), context.take()),
             },
             StateProj::Answered { response } => response.take().unwrap_or_default(),
         };
