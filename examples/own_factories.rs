@@ -23,7 +23,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Request, Response};
 use http_body_util::StreamBody;
-use towerkit::core::recursive::{Forward, Recursive};
+use towerkit::core::recursive::Recursive;
 use towerkit::core::session::SessionFactory;
 use towerkit::core::{handler, Body, BoxError, ConnectionInfo, HttpException};
 use towerkit::deploy::{boxed_app, Registry};
@@ -71,9 +71,9 @@ fn main() -> ExitCode {
     // ANCHOR: recursion
     registry.app("forward", |section| {
         let to: String = section.require("to")?;
-        Ok(boxed_app(handler(move |_req: Request<Body>| {
-            let to = to.clone();
-            async move { Err::<Response<Body>, BoxError>(Forward::to(to).into()) }
+        Ok(boxed_app(handler(move |req: Request<Body>| {
+            let forward = Recursive::forward(&req, to.as_str());
+            async move { Err::<Response<Body>, BoxError>(forward.into()) }
         })))
     });
 

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 use towerkit_core::path::segments;
-use towerkit_core::recursive::{BoxFuture, Forward, Recursive};
+use towerkit_core::recursive::{BoxFuture, Recursive};
 use towerkit_core::{path_info, shift_path_info, Body, BoxError, HttpException};
 
 use crate::env::meta_variables;
@@ -303,7 +303,7 @@ impl Service<Request<Body>> for Cgi {
                 if let Ok(target) = location.to_str() {
                     if target.starts_with('/') && Recursive::of(&req).is_some() {
                         // A local redirect: the request goes through the stack again.
-                        return Err(Forward::to(target).into());
+                        return Err(Recursive::forward(&req, target).into());
                     }
                 }
             }

@@ -24,4 +24,4 @@ pub mod error_documents;
 pub mod recursive;
 
 pub use error_documents::{ErrorDocuments, ErrorDocumentsLayer};
-pub use recursive::{RecursiveLayer, RecursiveService, DEFAULT_MAX_DEPTH};
+pub use recursive::{RecursiveLayer, RecursiveService, ResponseFuture, DEFAULT_MAX_DEPTH};

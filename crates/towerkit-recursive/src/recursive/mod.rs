@@ -2,22 +2,24 @@
 //!
 //! The layer puts a [`Recursive`] handle in every request and follows
 //! [`Forward`]s that the stack below returns, as an error or as a response:
-//! the request is dispatched again with the new path and query (same method,
-//! headers and extensions; the body, already read, is not sent again). A
+//! the request is dispatched again with the new path and query, as the app
+//! that forwarded it saw it (method, headers and extensions; the body,
+//! already read, is not sent again). Nothing is copied for a request that is
+//! not forwarded. A
 //! forwarding loop or a chain past `max_depth` is answered with a 500 and one
 //! log line: `forwarding loop: /a -> /b -> /a`.
 //!
 //! ```
 //! use http::{Request, Response};
 //! use tower::{Layer, ServiceExt};
-//! use towerkit_core::recursive::Forward;
+//! use towerkit_core::recursive::Recursive;
 //! use towerkit_core::{handler, Body, BoxError, TestClient};
 //! use towerkit_recursive::RecursiveLayer;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let app = handler(|req: Request<Body>| async move {
 //!     match req.uri().path() {
-//!         "/old" => Err(Forward::to("/new?from=old").into()),
+//!         "/old" => Err(Recursive::forward(&req, "/new?from=old").into()),
 //!         path => Ok::<_, BoxError>(Response::new(Body::from(format!("{path}?{}", req.uri().query().unwrap_or(""))))),
 //!     }
 //! });
@@ -26,15 +28,19 @@
 //! # });
 //! ```
 
+mod future;
+
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
-use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
-use towerkit_core::recursive::{BoxFuture, Dispatch, Forward, Recursive};
-use towerkit_core::{path_info, Body, BoxError, HttpException, ScriptName};
+use towerkit_core::oneshot::oneshot;
+use towerkit_core::recursive::{Dispatch, Recursive};
+use towerkit_core::{path_info, Body, BoxError, ScriptName};
+
+pub use future::ResponseFuture;
 
 /// How many forwards and includes one request may chain, unless set.
 pub const DEFAULT_MAX_DEPTH: usize = 10;
@@ -69,14 +75,20 @@ impl Default for RecursiveLayer {
 impl<S> Layer<S> for RecursiveLayer
 where
     S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + Send + 'static,
     S::Future: Send + 'static,
 {
-    type Service = RecursiveService;
+    type Service = RecursiveService<S>;
 
-    fn layer(&self, inner: S) -> RecursiveService {
-        let dispatch: Dispatch = Arc::new(move |req| Box::pin(follow(inner.clone(), req)));
+    fn layer(&self, inner: S) -> RecursiveService<S> {
+        let again = inner.clone();
+        // Forwards and includes: a clone of the stack below, called once.
+        let dispatch: Dispatch = Arc::new(move |req| {
+            let handle = Recursive::of(&req).cloned();
+            Box::pin(ResponseFuture::new(oneshot(again.clone(), req), handle))
+        });
         RecursiveService {
+            inner,
             dispatch,
             max_depth: self.max_depth,
         }
@@ -85,12 +97,13 @@ where
 
 /// The service of [`RecursiveLayer`].
 #[derive(Clone)]
-pub struct RecursiveService {
+pub struct RecursiveService<S> {
+    inner: S,
     dispatch: Dispatch,
     max_depth: usize,
 }
 
-impl std::fmt::Debug for RecursiveService {
+impl<S> std::fmt::Debug for RecursiveService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecursiveService")
             .field("max_depth", &self.max_depth)
@@ -98,68 +111,28 @@ impl std::fmt::Debug for RecursiveService {
     }
 }
 
-impl Service<Request<Body>> for RecursiveService {
+impl<S> Service<Request<Body>> for RecursiveService<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>>,
+    S::Error: Into<BoxError>,
+{
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = BoxFuture<Result<Response<Body>, BoxError>>;
+    type Future = ResponseFuture<S::Future>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let script_name = ScriptName::of(&req);
-        let path_info = path_info(&req);
-        let mut full_path = String::with_capacity(script_name.len() + path_info.len());
-        full_path.push_str(script_name);
-        full_path.push_str(path_info);
         let handle = Recursive::new(
             self.dispatch.clone(),
-            script_name,
-            full_path,
+            ScriptName::of(&req),
+            path_info(&req),
             self.max_depth,
         );
-        req.extensions_mut().insert(handle);
-        (self.dispatch)(req)
-    }
-}
-
-/// Calls the stack, and calls it again for as long as it answers with a
-/// [`Forward`].
-async fn follow<S>(inner: S, mut req: Request<Body>) -> Result<Response<Body>, BoxError>
-where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    loop {
-        let Some(handle) = Recursive::of(&req).cloned() else {
-            return inner.clone().oneshot(req).await.map_err(Into::into);
-        };
-        let mut next = Request::new(Body::empty());
-        *next.method_mut() = req.method().clone();
-        *next.headers_mut() = req.headers().clone();
-        *next.version_mut() = req.version();
-        *next.extensions_mut() = req.extensions().clone();
-        let accept = req.headers().get(http::header::ACCEPT).cloned();
-        let forward = match inner.clone().oneshot(req).await.map_err(Into::into) {
-            Ok(mut response) => match response.extensions_mut().remove::<Forward>() {
-                Some(forward) => forward,
-                None => return Ok(response),
-            },
-            Err(err) => match err.downcast::<Forward>() {
-                Ok(forward) => *forward,
-                Err(err) => return Err(err),
-            },
-        };
-        req = match handle.redirect(next, forward.uri()) {
-            Ok(next) => next,
-            Err(err) => {
-                tracing::error!("{err}");
-                let exception = HttpException::internal_server_error();
-                return Ok(exception.to_response(towerkit_core::Format::negotiate(accept.as_ref())));
-            }
-        };
+        req.extensions_mut().insert(handle.clone());
+        ResponseFuture::new(self.inner.call(req), Some(handle))
     }
 }
 
@@ -178,13 +151,13 @@ mod tests {
         handler(|req: Request<Body>| async move {
             let path = req.uri().path().to_owned();
             match path.as_str() {
-                "/a" => Err(Forward::to("/b").into()),
-                "/b" => Ok(Forward::to("/a").into_response()),
-                "/self" => Err(Forward::to("/self").into()),
-                "/outside" => Err(Forward::to("/other/x").into()),
+                "/a" => Err(Recursive::forward(&req, "/b").into()),
+                "/b" => Ok(Recursive::forward(&req, "/a").into_response()),
+                "/self" => Err(Recursive::forward(&req, "/self").into()),
+                "/outside" => Err(Recursive::forward(&req, "/other/x").into()),
                 p if p.starts_with("/chain/") => {
                     let n: u32 = p[7..].parse().unwrap_or(0);
-                    Err(Forward::to(format!("/chain/{}", n + 1)).into())
+                    Err(Recursive::forward(&req, format!("/chain/{}", n + 1)).into())
                 }
                 "/include" => {
                     let part = Recursive::include(&req, "/part?x=1").await?;
