@@ -28,10 +28,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::ACCEPT;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::kept::KeptBytes;
 use crate::{Body, BoxError, Format, HttpException};
 
 /// Wraps a towerkit layer for a framework that wants any request body and
@@ -97,11 +98,13 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let accept = req.headers().get(ACCEPT).cloned();
+        let accept = KeptBytes::header(&req, ACCEPT);
         if let Some(exception) = self.not_ready.take() {
             return CompatFuture {
                 state: State::Failed {
-                    response: Some(exception.to_response(Format::negotiate(accept.as_ref()))),
+                    response: Some(
+                        exception.to_response(Format::negotiate_bytes(accept.as_bytes())),
+                    ),
                 },
             };
         }
@@ -125,7 +128,7 @@ pin_project_lite::pin_project! {
 pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F> {
-        Called { #[pin] future: F, accept: Option<HeaderValue> },
+        Called { #[pin] future: F, accept: KeptBytes },
         Failed { response: Option<Response<Body>> },
     }
 }
@@ -145,7 +148,7 @@ where
                 Poll::Ready(Ok(match std::task::ready!(future.poll(cx)) {
                     Ok(response) => response.map(Body::new),
                     Err(err) => HttpException::from_error(&err.into())
-                        .to_response(Format::negotiate(accept.as_ref())),
+                        .to_response(Format::negotiate_bytes(accept.as_bytes())),
                 }))
             }
             StateProj::Failed { response } => Poll::Ready(Ok(response.take().unwrap_or_default())),

@@ -44,6 +44,7 @@ pub mod environ;
 mod exception;
 mod handler;
 pub mod header;
+pub mod kept;
 pub mod oneshot;
 pub mod path;
 pub mod recursive;

@@ -58,7 +58,7 @@ impl http_body::Body for GuardedBody {
                 if let Some(info) = this.info.take() {
                     tracing::error!(
                         method = %info.method,
-                        path = %info.uri.path(),
+                        path = %info.path(),
                         request_id = %info.request_id(),
                         error = %err,
                         "the response body failed midway; closing the connection"
@@ -71,7 +71,7 @@ impl http_body::Body for GuardedBody {
                 if let Some(info) = this.info.take() {
                     tracing::error!(
                         method = %info.method,
-                        path = %info.uri.path(),
+                        path = %info.path(),
                         request_id = %info.request_id(),
                         panic = %report.message,
                         location = report.location.as_deref().unwrap_or("unknown"),

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
-use http::{Method, Request, Response, Uri, Version};
+use http::{Method, Request, Response, Version};
 use tower_layer::Layer;
 use tower_service::Service;
+use towerkit_core::kept::KeptBytes;
 use towerkit_core::{Body, BoxError, Format, HttpException};
 
 use crate::body::GuardedBody;
@@ -83,45 +84,60 @@ impl<S: Clone> Clone for HttpExceptions<S> {
     }
 }
 
-/// What is kept of a request to answer and log its failure.
+/// What is kept of a request to answer and log its failure: copies, which
+/// leave hyper's read buffer alone (see [`towerkit_core::kept`]).
 #[derive(Debug)]
 pub(crate) struct RequestInfo {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    /// The path and query.
+    target: KeptBytes,
     version: Version,
-    accept: Option<HeaderValue>,
-    request_id: Option<HeaderValue>,
+    accept: KeptBytes,
+    /// Empty when the client sent none (or one too long or not text).
+    request_id: KeptBytes,
 }
 
 impl RequestInfo {
     fn of<B>(req: &Request<B>) -> Self {
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         RequestInfo {
             method: req.method().clone(),
-            uri: req.uri().clone(),
+            target: KeptBytes::new(target.as_bytes()),
             version: req.version(),
-            accept: req.headers().get(ACCEPT).cloned(),
+            accept: KeptBytes::header(req, ACCEPT),
             request_id: req
                 .headers()
                 .get(REQUEST_ID)
                 .filter(|v| v.len() <= 200 && v.to_str().is_ok())
-                .cloned(),
+                .map_or_else(KeptBytes::default, |v| KeptBytes::new(v.as_bytes())),
         }
     }
 
     /// The client's `X-Request-Id`, or a fresh one.
     pub(crate) fn request_id(&self) -> String {
-        match self.request_id.as_ref().and_then(|v| v.to_str().ok()) {
-            Some(id) => id.to_owned(),
-            None => uuid::Uuid::new_v4().to_string(),
+        if self.request_id.is_empty() {
+            return uuid::Uuid::new_v4().to_string();
         }
+        String::from_utf8_lossy(self.request_id.as_bytes()).into_owned()
+    }
+
+    /// The path, for log lines.
+    pub(crate) fn path(&self) -> std::borrow::Cow<'_, str> {
+        let target = self.target.as_bytes();
+        let end = target
+            .iter()
+            .position(|&b| b == b'?')
+            .unwrap_or(target.len());
+        String::from_utf8_lossy(&target[..end])
     }
 
     fn format(&self) -> Format {
-        Format::negotiate(self.accept.as_ref())
+        Format::negotiate_bytes(self.accept.as_bytes())
     }
 
     fn request_line(&self) -> String {
-        format!("{} {} {:?}", self.method, self.uri, self.version)
+        let target = String::from_utf8_lossy(self.target.as_bytes());
+        format!("{} {target} {:?}", self.method, self.version)
     }
 }
 
@@ -264,7 +280,7 @@ fn answer(failed: Failed, info: &RequestInfo, config: &Config) -> Response<Body>
     let (kind, message, location) = match failed {
         Failed::Error(err) => match err.downcast::<HttpException>() {
             Ok(exception) => {
-                tracing::debug!(method = %info.method, path = %info.uri.path(), status = %exception.status(), "answered with an HTTP exception");
+                tracing::debug!(method = %info.method, path = %info.path(), status = %exception.status(), "answered with an HTTP exception");
                 return config.templates.render(&exception, format);
             }
             Err(err) => ("error", error_chain(err.as_ref()), None),
@@ -274,7 +290,7 @@ fn answer(failed: Failed, info: &RequestInfo, config: &Config) -> Response<Body>
     let request_id = info.request_id();
     tracing::error!(
         method = %info.method,
-        path = %info.uri.path(),
+        path = %info.path(),
         request_id = %request_id,
         location = location.as_deref().unwrap_or("unknown"),
         "{kind}: {message}"

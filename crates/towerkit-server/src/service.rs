@@ -12,8 +12,8 @@ use http::header::{HeaderValue, ACCEPT, CONNECTION, CONTENT_ENCODING, CONTENT_TY
 use http::{Method, Request, Response, Version};
 use http_body::Body as _;
 use hyper::body::Incoming;
-use smallvec::SmallVec;
 use tower_service::Service;
+use towerkit_core::kept::KeptBytes;
 use towerkit_core::oneshot::{oneshot, Oneshot};
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
 
@@ -116,36 +116,27 @@ where
 
 /// What is kept of a request to answer and log an error of its stack:
 /// `Accept` to write the error page, the method and path for the log line.
-///
-/// Copied out of the request, which most often fits inline. A shared slice
-/// of the request would pin the connection's read buffer: hyper reads on
-/// while a request is in flight (even before its future is first polled),
-/// and must reallocate a buffer it does not hold alone. That cost more than
-/// the rest of a small request.
+/// Copies, which leave hyper's read buffer alone (see
+/// [`towerkit_core::kept`]).
 struct ErrorContext {
     /// Empty if the request had none.
-    accept: SmallVec<[u8; 64]>,
+    accept: KeptBytes,
     method: Method,
-    path: SmallVec<[u8; 64]>,
+    path: KeptBytes,
 }
 
 impl ErrorContext {
     fn new<B>(req: &Request<B>) -> Self {
         ErrorContext {
-            accept: req
-                .headers()
-                .get(ACCEPT)
-                .map_or_else(SmallVec::new, |accept| {
-                    SmallVec::from_slice(accept.as_bytes())
-                }),
+            accept: KeptBytes::header(req, ACCEPT),
             method: req.method().clone(),
-            path: SmallVec::from_slice(req.uri().path().as_bytes()),
+            path: KeptBytes::new(req.uri().path().as_bytes()),
         }
     }
 
     /// The format of an error page, by `Accept`.
     fn format(&self) -> Format {
-        Format::negotiate(HeaderValue::from_bytes(&self.accept).ok().as_ref())
+        Format::negotiate_bytes(self.accept.as_bytes())
     }
 }
 
@@ -235,7 +226,7 @@ fn is_plain_event_stream(response: &Response<Body>) -> bool {
 fn error_response(err: BoxError, context: Option<ErrorContext>) -> Response<Body> {
     let exception = HttpException::from_error(&err);
     if let Some(ErrorContext { method, path, .. }) = &context {
-        let path = String::from_utf8_lossy(path);
+        let path = String::from_utf8_lossy(path.as_bytes());
         if exception.status() != http::StatusCode::INTERNAL_SERVER_ERROR
             || err.is::<HttpException>()
         {
@@ -266,8 +257,8 @@ mod tests {
         let context = ErrorContext::new(&req);
         drop(req);
         assert!(read.is_unique(), "the context shares the read buffer");
-        assert_eq!(&context.path[..], b"/items/42");
-        assert_eq!(&context.accept[..], b"text/html");
+        assert_eq!(context.path.as_bytes(), b"/items/42");
+        assert_eq!(context.accept.as_bytes(), b"text/html");
         assert_eq!(context.method, Method::GET);
     }
 }

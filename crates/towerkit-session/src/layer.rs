@@ -11,6 +11,7 @@ use http::header::{HeaderValue, ACCEPT, COOKIE, SET_COOKIE};
 use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
+use towerkit_core::kept::KeptBytes;
 use towerkit_core::session::SessionFactory;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, ScriptName};
 
@@ -125,7 +126,10 @@ pub struct SessionService<S> {
 }
 
 /// The session cookie among a request's `Cookie` headers, if any.
-pub(crate) fn cookie_value(headers: &[HeaderValue], name: &str) -> Option<String> {
+pub(crate) fn cookie_value<'a>(
+    headers: impl IntoIterator<Item = &'a HeaderValue>,
+    name: &str,
+) -> Option<String> {
     towerkit_core::header::cookie(headers, name)
         .filter(|value| !value.is_empty())
         .map(str::to_owned)
@@ -181,9 +185,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        // Only what is cheap to keep is kept here; the cookie is parsed,
-        // and the rest worked out, when (if) the session is used.
-        let cookies: Vec<HeaderValue> = req.headers().get_all(COOKIE).iter().cloned().collect();
+        // Only what is cheap to keep is kept here, and as copies (see
+        // `towerkit_core::kept`): the session cookie's value, if any, then
+        // the rest is worked out when (if) the session is used.
+        let cookie = cookie_value(req.headers().get_all(COOKIE), &self.config.cookie_name);
         let attributes = Attributes {
             path: ScriptName::of(&req).to_owned(),
             secure: self.config.secure.unwrap_or_else(|| {
@@ -192,8 +197,8 @@ where
                     .is_some_and(ConnectionInfo::is_https)
             }),
         };
-        let accept = req.headers().get(ACCEPT).cloned();
-        let session = Arc::new(LazySession::new(self.config.clone(), cookies));
+        let accept = KeptBytes::header(&req, ACCEPT);
+        let session = Arc::new(LazySession::new(self.config.clone(), cookie));
         req.extensions_mut()
             .insert(SessionFactory::new(session.clone()));
         ResponseFuture {
@@ -218,7 +223,7 @@ pin_project_lite::pin_project! {
         state: State<F>,
         session: Option<Arc<LazySession>>,
         attributes: Option<Attributes>,
-        accept: Option<HeaderValue>,
+        accept: KeptBytes,
         config: Arc<Config>,
     }
 }
@@ -257,7 +262,7 @@ where
                         return Poll::Ready(Ok(response));
                     }
                     let config = this.config.clone();
-                    let format = Format::negotiate(this.accept.as_ref());
+                    let format = Format::negotiate_bytes(this.accept.as_bytes());
                     this.state.set(State::Committing {
                         future: Box::pin(async move {
                             match session.commit().await {

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use http::HeaderValue;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use towerkit_core::session::{SessionFuture, SessionHandle};
@@ -43,24 +42,20 @@ struct State {
 /// layer does nothing at all.
 pub(crate) struct LazySession {
     config: Arc<Config>,
-    cookie_headers: Vec<HeaderValue>,
+    /// The value of the session cookie the request came with.
+    cookie: Option<String>,
     touched: AtomicBool,
     state: Mutex<State>,
 }
 
 impl LazySession {
-    pub(crate) fn new(config: Arc<Config>, cookie_headers: Vec<HeaderValue>) -> Self {
+    pub(crate) fn new(config: Arc<Config>, cookie: Option<String>) -> Self {
         LazySession {
             config,
-            cookie_headers,
+            cookie,
             touched: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         }
-    }
-
-    /// The session cookie the request came with.
-    fn cookie(&self) -> Option<String> {
-        crate::layer::cookie_value(&self.cookie_headers, &self.config.cookie_name)
     }
 
     fn store(&self) -> &dyn SessionStore {
@@ -79,7 +74,7 @@ impl LazySession {
         self.touched.store(true, Ordering::Release);
         let mut state = self.state.lock().await;
         if !state.loaded {
-            state.cookie = self.cookie();
+            state.cookie = self.cookie.clone();
             if let Some(cookie) = state.cookie.clone().as_ref() {
                 match self.store().load(cookie).await? {
                     Some(record) if !self.expiry().expired(&record, now()) => {

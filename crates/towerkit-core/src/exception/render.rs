@@ -21,7 +21,13 @@ impl Format {
     /// The format an `Accept` header prefers. Plain text when there is no
     /// header, when it accepts anything (`*/*`), or when nothing matches.
     pub fn negotiate(accept: Option<&HeaderValue>) -> Format {
-        let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        Format::negotiate_bytes(accept.map_or(&[][..], HeaderValue::as_bytes))
+    }
+
+    /// [`negotiate`](Self::negotiate) for the bytes of an `Accept` header
+    /// (as [`KeptBytes`](crate::kept::KeptBytes)); empty is no header.
+    pub fn negotiate_bytes(accept: &[u8]) -> Format {
+        let Ok(accept) = std::str::from_utf8(accept) else {
             return Format::Text;
         };
         // (format, q, specificity) of the best match so far; ties keep the
