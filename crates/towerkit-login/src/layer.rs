@@ -14,14 +14,15 @@ use http::{Method, Request, Response, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use tower_layer::Layer;
 use tower_service::Service;
-use towerkit_core::recursive::BoxFuture;
+use towerkit_core::kept::KeptBytes;
 use towerkit_core::session::SessionFactory;
 use towerkit_core::{
-    escape_html, path_info, Body, BoxError, ConnectionInfo, HttpException, OriginalUri, RemoteUser,
-    RetryAfter, ScriptName,
+    escape_html, path_info, Body, BoxError, ConnectionInfo, Format, HttpException, OriginalUri,
+    RemoteUser, RetryAfter, ScriptName,
 };
 
 use crate::digest::{expected_response, parse_params, NonceCheck, Nonces};
+use crate::future::{asks_for_a_user, ResponseFuture};
 use crate::throttle::{Throttle, Verdict};
 use crate::ticket::{Ticket, TicketDigest, TicketSigner};
 use crate::users::Authenticator;
@@ -81,7 +82,7 @@ impl TicketOptions {
     }
 }
 
-struct Config {
+pub(crate) struct Config {
     users: Arc<dyn Authenticator>,
     methods: Vec<LoginMethod>,
     realm: String,
@@ -266,26 +267,75 @@ impl Config {
     /// The answer that asks for a user: a redirect to the form for
     /// browsers, else 401 with the challenges.
     fn challenge<B>(&self, req: &Request<B>, stale: bool) -> Response<Body> {
-        let browser = req
-            .headers()
-            .get(ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
-        if self.has(LoginMethod::Form) && browser && !stale {
+        self.challenge_to(&self.asker(req), stale)
+    }
+
+    /// [`challenge`](Self::challenge), from what was kept of the request.
+    pub(crate) fn challenge_to(&self, asker: &Asker, stale: bool) -> Response<Body> {
+        let format = Format::negotiate_bytes(asker.accept.as_bytes());
+        match &asker.login_page {
+            Some(page) if !stale => HttpException::see_other(page).to_response(format),
+            _ => HttpException::unauthorized(self.challenge_headers(stale)).to_response(format),
+        }
+    }
+
+    /// What a challenge needs of `req`, kept for after the stack answers.
+    pub(crate) fn asker<B>(&self, req: &Request<B>) -> Asker {
+        let accept = KeptBytes::header(req, ACCEPT);
+        let browser = accept.as_bytes().windows(9).any(|w| w == b"text/html");
+        let login_page = (self.has(LoginMethod::Form) && browser).then(|| {
             let original = req
                 .extensions()
                 .get::<OriginalUri>()
-                .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+                .map_or_else(|| req.uri(), |o| &o.0);
             let next = original.path_and_query().map_or("/", |pq| pq.as_str());
-            let location = format!(
+            format!(
                 "{}{}?next={}",
                 ScriptName::of(req),
                 self.login_path,
                 utf8_percent_encode(next, NON_ALPHANUMERIC)
-            );
-            return HttpException::see_other(&location).response_for(req);
+            )
+        });
+        Asker { accept, login_page }
+    }
+
+    /// Whether `path` lies under one of the protected prefixes.
+    fn protects(&self, path: &str) -> bool {
+        self.protect.iter().any(|prefix| {
+            path == *prefix
+                || path.starts_with(prefix.as_str())
+                    && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/'))
+        })
+    }
+
+    /// Whether this request is the login form's or the logout's: answered
+    /// by the layer itself.
+    fn answers<B>(&self, req: &Request<B>) -> bool {
+        let path = path_info(req);
+        (self.has(LoginMethod::Form) && path == self.login_path)
+            || (path == self.logout_path
+                && (self.has(LoginMethod::Form) || self.has(LoginMethod::Ticket)))
+    }
+
+    /// The credentials in `Authorization` for a method this layer takes.
+    fn authorization<'r, B>(&self, req: &'r Request<B>) -> Option<(LoginMethod, &'r str)> {
+        let header = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+        let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+        if scheme.eq_ignore_ascii_case("basic") && self.has(LoginMethod::Basic) {
+            return Some((LoginMethod::Basic, rest.trim()));
         }
-        HttpException::unauthorized(self.challenge_headers(stale)).response_for(req)
+        if scheme.eq_ignore_ascii_case("digest") && self.has(LoginMethod::Digest) {
+            return Some((LoginMethod::Digest, rest));
+        }
+        None
+    }
+
+    /// Whether [`identify`](Self::identify) has anything to look at:
+    /// credentials, or a cookie that may hold a session or a ticket.
+    fn may_identify<B>(&self, req: &Request<B>) -> bool {
+        self.authorization(req).is_some()
+            || ((self.has(LoginMethod::Form) || self.has(LoginMethod::Ticket))
+                && req.headers().contains_key(COOKIE))
     }
 
     fn ip<B>(&self, req: &Request<B>) -> Option<IpAddr> {
@@ -355,18 +405,10 @@ impl Config {
     }
 
     async fn identify<B>(&self, req: &Request<B>) -> Identity {
-        let authorization = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if let Some(header) = authorization {
-            let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
-            if scheme.eq_ignore_ascii_case("basic") && self.has(LoginMethod::Basic) {
-                return self.basic(req, rest.trim()).await;
-            }
-            if scheme.eq_ignore_ascii_case("digest") && self.has(LoginMethod::Digest) {
-                return self.digest(req, rest).await;
-            }
+        match self.authorization(req) {
+            Some((LoginMethod::Basic, credentials)) => return self.basic(req, credentials).await,
+            Some((_, header)) => return self.digest(req, header).await,
+            None => {}
         }
         if self.has(LoginMethod::Form) && req.headers().contains_key(COOKIE) {
             if let Some(session) = SessionFactory::of(req) {
@@ -640,27 +682,38 @@ where
 {
     type Response = Response<Body>;
     type Error = BoxError;
-    type Future = BoxFuture<Result<Response<Body>, BoxError>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let config = self.config.clone();
+        let config = &self.config;
+        if !config.answers(&req) {
+            // Who the client is is known now, without waiting on anything:
+            // the usual request, which holds no credentials.
+            let already = req.extensions().get::<RemoteUser>().is_some();
+            if already || !config.may_identify(&req) {
+                if !already && config.protects(path_info(&req)) {
+                    return ResponseFuture::answered(config.challenge(&req, false));
+                }
+                let challenge = (!already).then(|| (config.asker(&req), config.clone()));
+                return ResponseFuture::called(self.inner.call(req), challenge);
+            }
+        }
+        let config = config.clone();
         let inner = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, inner);
-        Box::pin(async move {
+        ResponseFuture::identifying(Box::pin(async move {
             // The body stays apart: what is awaited below holds only the head.
             let (parts, body) = req.into_parts();
             let mut req = Request::from_parts(parts, ());
-            let path = path_info(&req).to_owned();
+            let path = path_info(&req);
             if config.has(LoginMethod::Form) && path == config.login_path {
                 return Ok(config.login_form(req, body).await);
             }
-            if path == config.logout_path
-                && (config.has(LoginMethod::Form) || config.has(LoginMethod::Ticket))
-            {
+            if config.answers(&req) {
                 return Ok(config.logout(req).await);
             }
             let already = req.extensions().get::<RemoteUser>().is_some();
@@ -682,28 +735,23 @@ where
                         user_set = true;
                     }
                     Identity::Nobody => {
-                        let protected = config.protect.iter().any(|prefix| {
-                            path == *prefix
-                                || path.starts_with(prefix.as_str())
-                                    && (prefix.ends_with('/')
-                                        || path.as_bytes().get(prefix.len()) == Some(&b'/'))
-                        });
-                        if protected {
+                        if config.protects(path_info(&req)) {
                             return Ok(config.challenge(&req, false));
                         }
                     }
                 }
             }
             // What a challenge needs, should the app answer 401.
-            let head = (!user_set).then(|| asker(&req));
+            let asker = (!user_set).then(|| config.asker(&req));
             let req = Request::from_parts(req.into_parts().0, body);
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
                 .map_err(Into::into)?;
-            let mut response = inner.call(req).await.map_err(Into::into)?;
-            if let Some(head) = head.filter(|_| response.status() == StatusCode::UNAUTHORIZED) {
-                response = config.challenge(&head, false);
-            }
+            let answer = inner.call(req).await.map_err(Into::into);
+            let mut response = match asker {
+                Some(asker) if asks_for_a_user(&answer) => config.challenge_to(&asker, false),
+                _ => answer?,
+            };
             if let Some(cookie) = reissue {
                 response.headers_mut().append(SET_COOKIE, cookie);
             }
@@ -712,23 +760,149 @@ where
                 response.extensions_mut().insert(user);
             }
             Ok(response)
-        })
+        }))
     }
 }
 
-/// A copy of what [`Config::challenge`] reads of a request: its target,
-/// mount and `Accept`.
-fn asker(req: &Request<()>) -> Request<()> {
-    let mut head = Request::new(());
-    *head.uri_mut() = req.uri().clone();
-    if let Some(accept) = req.headers().get(ACCEPT) {
-        head.headers_mut().insert(ACCEPT, accept.clone());
+/// What [`Config::challenge`] needs of a request, copied (see
+/// [`towerkit_core::kept`]), for when the app answers 401.
+pub(crate) struct Asker {
+    accept: KeptBytes,
+    /// Where a browser goes to log in, when the form login is on.
+    login_page: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::Uri;
+    use std::future::Future;
+    use tower_layer::Layer;
+    use towerkit_core::app::Text;
+    use towerkit_core::recursive::BoxFuture;
+    use towerkit_core::{handler, TestClient};
+
+    /// One user, `ada` with the password `secret`.
+    struct Ada;
+
+    impl Authenticator for Ada {
+        fn check(&self, user: &str, password: &str) -> BoxFuture<bool> {
+            let ok = user == "ada" && password == "secret";
+            Box::pin(async move { ok })
+        }
     }
-    if let Some(original) = req.extensions().get::<OriginalUri>() {
-        head.extensions_mut().insert(original.clone());
+
+    /// `/denied` answers 401 itself; anything else says who is there.
+    fn app() -> impl Service<
+        Request<Body>,
+        Response = Response<Body>,
+        Error = BoxError,
+        Future = impl Future<Output = Result<Response<Body>, BoxError>> + Send,
+    > + Clone
+           + Send
+           + 'static {
+        handler(|req: Request<Body>| async move {
+            if req.uri().path() == "/denied" {
+                return Err(HttpException::new(StatusCode::UNAUTHORIZED).into());
+            }
+            let user = req.extensions().get::<RemoteUser>();
+            let name = user.map_or("nobody", |u| u.name.as_str()).to_owned();
+            Ok::<_, BoxError>(Response::new(Body::from(name)))
+        })
     }
-    if let Some(script_name) = req.extensions().get::<ScriptName>() {
-        head.extensions_mut().insert(script_name.clone());
+
+    fn layer(methods: &[LoginMethod]) -> LoginLayer {
+        LoginLayer::new(Ada, methods).protect(vec!["/private".to_owned()])
     }
-    head
+
+    #[tokio::test]
+    async fn without_credentials_only_protected_paths_challenge() {
+        let mut client = TestClient::new(layer(&[LoginMethod::Basic]).layer(app()));
+        let open = client.get("/public").send().await.unwrap();
+        assert_eq!(
+            (open.status(), open.text()),
+            (StatusCode::OK, "nobody".into())
+        );
+        for path in ["/private", "/private/x", "/denied"] {
+            let res = client.get(path).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{path}");
+            let challenge = res.header("www-authenticate").unwrap_or_default();
+            assert!(challenge.starts_with("Basic realm="), "{path}: {challenge}");
+        }
+        let beside = client.get("/privateer").send().await.unwrap();
+        assert_eq!(beside.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn browsers_are_sent_to_the_form_with_where_they_were() {
+        let methods = [LoginMethod::Basic, LoginMethod::Form];
+        let mut client = TestClient::new(layer(&methods).layer(app()));
+        for path in ["/private/report?y=2", "/denied"] {
+            let res = client
+                .get(path)
+                .header("accept", "text/html,application/xhtml+xml")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::SEE_OTHER, "{path}");
+            let next = utf8_percent_encode(path, NON_ALPHANUMERIC).to_string();
+            assert_eq!(
+                res.header("location"),
+                Some(&*format!("/login?next={next}"))
+            );
+            assert!(res.header("content-type").unwrap().starts_with("text/html"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_passes_and_a_401_of_the_app_stays_the_apps() {
+        let mut client = TestClient::new(layer(&[LoginMethod::Basic]).layer(app()));
+        let ada = format!("Basic {}", STANDARD.encode("ada:secret"));
+        let res = client
+            .get("/private")
+            .header("authorization", &ada)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!((res.status(), res.text()), (StatusCode::OK, "ada".into()));
+        // The app's own 401 (for this user) goes up as it is.
+        let err = client
+            .get("/denied")
+            .header("authorization", &ada)
+            .send()
+            .await
+            .unwrap_err();
+        let status = err
+            .downcast_ref::<HttpException>()
+            .map(HttpException::status);
+        assert_eq!(status, Some(StatusCode::UNAUTHORIZED));
+        let wrong = format!("Basic {}", STANDARD.encode("ada:nope"));
+        let res = client
+            .get("/public")
+            .header("authorization", &wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn the_future_holds_nothing_of_the_request() {
+        // A URI and an `Accept` sharing one buffer, as hyper parses them.
+        let read = Bytes::from(b"/app/items/42text/html".to_vec());
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = Uri::from_maybe_shared(read.slice(..13)).unwrap();
+        let accept = HeaderValue::from_maybe_shared(read.slice(13..)).unwrap();
+        req.headers_mut().insert(ACCEPT, accept);
+        let methods = [LoginMethod::Basic, LoginMethod::Form];
+        // An app that is done with the request when called.
+        let mut service = layer(&methods).layer(Text::new("hello"));
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .unwrap();
+        let future = service.call(req);
+        assert!(read.is_unique(), "the login layer shares the read buffer");
+        assert_eq!(future.await.unwrap().status(), StatusCode::OK);
+    }
 }

@@ -41,11 +41,13 @@
 #![warn(missing_docs)]
 
 pub mod digest;
+mod future;
 mod layer;
 mod throttle;
 pub mod ticket;
 pub mod users;
 
+pub use future::ResponseFuture;
 pub use layer::{
     safe_next, Login, LoginLayer, LoginMethod, TicketOptions, UserTokens, DEFAULT_FORM,
     SESSION_USER,
