@@ -22,12 +22,16 @@ pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
         };
         present = true;
         for (coding, q) in towerkit_core::header::weighted_items(value) {
-            let slot = match coding.as_str() {
-                "gzip" | "x-gzip" => &mut gzip,
-                "identity" => &mut identity,
-                "*" => &mut any,
-                _ => continue,
-            };
+            let slot =
+                if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                    &mut gzip
+                } else if coding.eq_ignore_ascii_case("identity") {
+                    &mut identity
+                } else if coding == "*" {
+                    &mut any
+                } else {
+                    continue;
+                };
             *slot = Some(q);
         }
     }

@@ -12,6 +12,7 @@ use http::header::{
 use http::{HeaderMap, Method, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
+use towerkit_core::kept::KeptBytes;
 use towerkit_core::{Body, BoxError, Format, HttpException};
 
 use crate::decode::{GunzipBody, Outcome};
@@ -155,7 +156,7 @@ where
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let accepts = accepts(req.headers());
         let head = req.method() == Method::HEAD;
-        let format = Format::negotiate(req.headers().get(ACCEPT));
+        let accept = KeptBytes::header(&req, ACCEPT);
         let mut outcome = None;
         if self.config.decompress_requests && is_gzip(req.headers()) {
             let shared = Arc::new(Outcome::default());
@@ -173,7 +174,7 @@ where
             inner: self.inner.call(req),
             accepts,
             head,
-            format,
+            accept,
             outcome,
             config: self.config.clone(),
             pool: self.pool.clone(),
@@ -188,7 +189,8 @@ pin_project_lite::pin_project! {
         inner: F,
         accepts: Accepts,
         head: bool,
-        format: Format,
+        // For an error page, negotiated only if one is made.
+        accept: KeptBytes,
         outcome: Option<Arc<Outcome>>,
         config: Arc<Config>,
         pool: Arc<Pool>,
@@ -209,16 +211,17 @@ where
         let result = std::task::ready!(this.inner.poll(cx));
         // A refused request body is answered for, whatever the app made of
         // the error it read.
+        let format = || Format::negotiate_bytes(this.accept.as_bytes());
         if let Some(outcome) = this.outcome.as_ref() {
             if outcome.too_large() {
                 return Poll::Ready(Ok(HttpException::payload_too_large()
                     .with_detail("the gzip request body decompresses past the limit")
-                    .to_response(*this.format)));
+                    .to_response(format())));
             }
             if outcome.malformed() {
                 return Poll::Ready(Ok(HttpException::bad_request()
                     .with_detail("the gzip request body is malformed")
-                    .to_response(*this.format)));
+                    .to_response(format())));
             }
         }
         let response = result.map_err(Into::into)?;
@@ -226,7 +229,7 @@ where
             response,
             *this.accepts,
             *this.head,
-            *this.format,
+            format,
             this.config,
             this.pool,
         )))
@@ -237,7 +240,7 @@ fn compress<B>(
     response: Response<B>,
     accepts: Accepts,
     head: bool,
-    format: Format,
+    format: impl FnOnce() -> Format,
     config: &Config,
     pool: &Arc<Pool>,
 ) -> Response<Body>
@@ -254,7 +257,7 @@ where
         if !accepts.identity && parts.status.is_success() {
             return HttpException::not_acceptable()
                 .with_detail("neither gzip nor identity is acceptable")
-                .to_response(format);
+                .to_response(format());
         }
         return Response::from_parts(parts, Body::new(body));
     }

@@ -319,10 +319,10 @@ fn accepts_gzip(parts: &Parts) -> bool {
     let mut gzip = None;
     let mut any = None;
     for (coding, q) in towerkit_core::header::weighted_items(accept) {
-        match coding.as_str() {
-            "gzip" | "x-gzip" => gzip = Some(q),
-            "*" => any = Some(q),
-            _ => {}
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(q);
+        } else if coding == "*" {
+            any = Some(q);
         }
     }
     gzip.or(any).is_some_and(|q| q > 0.0)

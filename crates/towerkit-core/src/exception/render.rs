@@ -30,28 +30,45 @@ impl Format {
         let Ok(accept) = std::str::from_utf8(accept) else {
             return Format::Text;
         };
-        // (format, q, specificity) of the best match so far; ties keep the
-        // earlier candidate, so plain text wins an `*/*` tie.
-        let candidates: [(Format, &[&str]); 3] = [
-            (Format::Text, &["text/plain"]),
-            (Format::Html, &["text/html"]),
-            (
-                Format::Json,
-                &["application/problem+json", "application/json"],
-            ),
+        // The q-value and specificity (2 exact, 1 `type/*`, 0 `*/*`) of the
+        // most specific range that matches each media type, in one pass.
+        const TYPES: [(Format, &str, &str); 4] = [
+            (Format::Text, "text", "plain"),
+            (Format::Html, "text", "html"),
+            (Format::Json, "application", "problem+json"),
+            (Format::Json, "application", "json"),
         ];
+        let mut found: [Option<(f32, u8)>; 4] = [None; 4];
+        for (range, q) in crate::header::weighted_items(accept) {
+            let (ty, sub) = range.split_once('/').unwrap_or((range, ""));
+            for (slot, (_, want_ty, want_sub)) in found.iter_mut().zip(TYPES) {
+                let specificity = match (ty.eq_ignore_ascii_case(want_ty), sub) {
+                    (true, "*") => 1,
+                    (true, sub) if sub.eq_ignore_ascii_case(want_sub) => 2,
+                    _ if range == "*/*" => 0,
+                    _ => continue,
+                };
+                if slot.is_none_or(|(_, s)| specificity > s) {
+                    *slot = Some((q, specificity));
+                }
+            }
+        }
+        // (format, q, specificity) of the best match so far; ties keep the
+        // earlier candidate, so plain text wins an `*/*` tie. A format with
+        // two media types takes the more specific match, then the higher q.
         let mut best = (Format::Text, 0.0f32, 0u8);
-        for (format, types) in candidates {
-            if let Some((q, specificity)) =
-                types
-                    .iter()
-                    .filter_map(|t| quality(accept, t))
-                    .max_by(|a, b| {
-                        (a.1, a.0)
-                            .partial_cmp(&(b.1, b.0))
-                            .unwrap_or(std::cmp::Ordering::Equal)
-                    })
-            {
+        for format in [Format::Text, Format::Html, Format::Json] {
+            let matched = TYPES
+                .iter()
+                .zip(found)
+                .filter(|((of, ..), _)| *of == format)
+                .filter_map(|(_, matched)| matched)
+                .max_by(|a, b| {
+                    (a.1, a.0)
+                        .partial_cmp(&(b.1, b.0))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+            if let Some((q, specificity)) = matched {
                 if q > best.1 || (q == best.1 && q > 0.0 && specificity > best.2) {
                     best = (format, q, specificity);
                 }
@@ -59,28 +76,6 @@ impl Format {
         }
         best.0
     }
-}
-
-/// The q-value the most specific matching range of `accept` gives to
-/// `media_type`, with that specificity (2 exact, 1 `type/*`, 0 `*/*`).
-fn quality(accept: &str, media_type: &str) -> Option<(f32, u8)> {
-    let (ty, _) = media_type.split_once('/')?;
-    let mut found: Option<(f32, u8)> = None;
-    for (name, q) in crate::header::weighted_items(accept) {
-        let specificity = if name == media_type {
-            2
-        } else if name.strip_suffix("/*") == Some(ty) {
-            1
-        } else if name == "*/*" {
-            0
-        } else {
-            continue;
-        };
-        if found.is_none_or(|(_, s)| specificity > s) {
-            found = Some((q, specificity));
-        }
-    }
-    found
 }
 
 pub(super) fn render(exception: &HttpException, format: Format) -> Response<Body> {
@@ -184,6 +179,11 @@ mod tests {
             Format::Json
         );
         assert_eq!(negotiate("image/png"), Format::Text);
+        assert_eq!(negotiate("Text/HTML"), Format::Html);
+        assert_eq!(
+            negotiate("application/json;q=0.5, application/problem+json;q=0.9, text/html;q=0.7"),
+            Format::Json
+        );
         assert_eq!(negotiate("text/*"), Format::Text);
         assert_eq!(negotiate("application/*, text/plain;q=0.1"), Format::Json);
         assert_eq!(negotiate("text/html;q=0, */*"), Format::Text);
