@@ -41,6 +41,7 @@ start() {
   taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
   PIDS+=($!)
   local pid=$!
+  trap cleanup EXIT # again: in a subshell (`< <(run …)`), one that fails must not leave its server
   SERVER_PID=$pid
   for _ in $(seq 1 200); do
     ADDR=$(grep -Eo 'listening on https?://[^ ]*' "$log" | head -1 | sed -E 's|listening on https?://||') || true
@@ -59,6 +60,7 @@ start_port() {
   taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
   PIDS+=($!)
   SERVER_PID=$!
+  trap cleanup EXIT
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ADDR="127.0.0.1:$port"; return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "$name failed to start" >&2; exit 1; }
