@@ -16,6 +16,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# own PID: a server started inside a subshell (`< <(run …)`) is stopped when
+# that subshell exits, also when it fails half-way; the subshell's PIDS never
+# reach the main shell's cleanup. Only what the subshell started is stopped
+# (its copy of PIDS also holds servers the main shell keeps, an upstream).
+own() {
+  [ "$BASHPID" = "$$" ] && return
+  [ "${OWN_OF:-}" = "$BASHPID" ] || { OWN=(); OWN_OF=$BASHPID; }
+  OWN+=("$1")
+  trap 'kill "${OWN[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+}
+
 need() { # need COMMAND APT-PACKAGE
   command -v "$1" >/dev/null && return
   echo "installing $2 (for $1)" >&2
@@ -41,7 +52,7 @@ start() {
   taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
   PIDS+=($!)
   local pid=$!
-  trap cleanup EXIT # again: in a subshell (`< <(run …)`), one that fails must not leave its server
+  own "$pid"
   SERVER_PID=$pid
   for _ in $(seq 1 200); do
     ADDR=$(grep -Eo 'listening on https?://[^ ]*' "$log" | head -1 | sed -E 's|listening on https?://||') || true
@@ -60,7 +71,7 @@ start_port() {
   taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
   PIDS+=($!)
   SERVER_PID=$!
-  trap cleanup EXIT
+  own "$SERVER_PID"
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ADDR="127.0.0.1:$port"; return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "$name failed to start" >&2; exit 1; }
@@ -80,6 +91,10 @@ tree_cpu_ticks() {
   done
   echo "$total"
 }
+
+# core_ticks CPU: "BUSY TOTAL", the clock ticks one CPU has spent so far
+# (busy: user, nice, system, irq and softirq; steal is the host's time).
+core_ticks() { awk -v c="cpu$1" '$1 == c {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
 
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 

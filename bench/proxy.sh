@@ -3,7 +3,8 @@
 # against the upstream hit directly and against nginx proxy_pass (keep-alive
 # to the upstream), same upstream (bare-hyper), same run, alternating rounds.
 # The proxy under test gets CPU 0; the upstream and wrk share CPU 1 (the same
-# for every contender).
+# for every contender). The load core's own time per request is reported
+# too: it bounds what any proxy can reach on this layout.
 #
 #   bench/proxy.sh [--quick]        (ROUNDS, DURATION override)
 source "$(dirname "$0")/lib.sh"
@@ -60,18 +61,24 @@ NGINX
       start_port nginx "$port" nginx -c "$OUT/nginx-proxy.conf" -g 'daemon off;' ;;
   esac
   curl -sf "http://$ADDR/" >/dev/null
+  local busy0 total0 busy1 total1
+  read -r busy0 total0 < <(core_ticks "$LOAD_CPUS")
   read -r reqs _ p99 cpu < <(load "http://$ADDR/" "$DURATION" "$CONNECTIONS")
+  read -r busy1 total1 < <(core_ticks "$LOAD_CPUS")
   stop_servers
-  echo "$reqs $p99 $cpu"
+  # The load core's time per request (wrk, the upstream and the kernel's
+  # work for both), and how busy that core was.
+  echo "$reqs $p99 $cpu $(awk "BEGIN {f = ($busy1 - $busy0) / ($total1 - $total0); printf \"%.2f %.0f\", f * 1000000 / $reqs, f * 100}")"
 }
 
 : >"$OUT/proxy.rounds"
 for round in $(seq 1 "$ROUNDS"); do
-  read -r d d99 _ < <(run direct)
-  read -r t t99 tcpu < <(run towerkit)
-  read -r n n99 ncpu < <(run nginx)
-  echo "round $round: direct $d, towerkit $t (p99 ${t99}ms, ${tcpu}us CPU/req), nginx $n (p99 ${n99}ms, ${ncpu}us CPU/req)"
-  echo "$d $t $n $tcpu $ncpu" >>"$OUT/proxy.rounds"
+  read -r d d99 _ dload dbusy < <(run direct)
+  read -r t t99 tcpu tload tbusy < <(run towerkit)
+  read -r n n99 ncpu nload nbusy < <(run nginx)
+  echo "round $round: direct $d, towerkit $t (p99 ${t99}ms, ${tcpu}us CPU/req), nginx $n (p99 ${n99}ms, ${ncpu}us CPU/req);" \
+    "load core ${dload}/${tload}/${nload}us per request, ${dbusy}/${tbusy}/${nbusy}% busy"
+  echo "$d $t $n $tcpu $ncpu $dload $tload $nload" >>"$OUT/proxy.rounds"
 done
 col() { awk -v c="$1" '{print $c}' "$OUT/proxy.rounds" | median; }
 # The median of the rounds' own ratios: each round's contenders ran back to
@@ -83,3 +90,12 @@ echo "  upstream direct $(col 1), towerkit proxy $(col 2), nginx proxy_pass $(co
 echo "  CPU per request of the proxy (its process tree): towerkit $(col 4) us, nginx $(col 5) us"
 echo "  medians of the rounds' ratios:"
 echo "  towerkit / direct x$(ratio_of 2 1) (target >= 0.8), towerkit / nginx x$(ratio_of 2 3) (target >= 1.0), CPU per request nginx / towerkit x$(ratio_of 5 4)"
+# What the layout allows: the load core also runs the upstream, and behind a
+# proxy it spends more per request (its wakeups now come from the other
+# core, the more so the less the proxy batches). At the cost it had in a
+# run, that core alone allowed at most 1 / (its time per request) requests/s;
+# the share of direct below is that bound, per run. A proxy moves it only
+# through how it wakes that core.
+cap_of() { awk -v l="$1" '{printf "%.3f\n", 1000000 / $l / $1}' "$OUT/proxy.rounds" | median; }
+echo "  load core (wrk + upstream) per request: direct $(col 6) us, via towerkit $(col 7) us, via nginx $(col 8) us;" \
+  "at those costs it alone allows x$(cap_of 7) of direct in towerkit's runs, x$(cap_of 8) in nginx's"
