@@ -44,16 +44,24 @@ SERVER_CPUS=0
 LOAD_CPUS=1
 if [ "$(nproc)" -lt 2 ]; then SERVER_CPUS=0; LOAD_CPUS=0; fi
 
+# launch LOG COMMAND...: runs a server on the server CPUs, its output in
+# LOG; sets SERVER_PID, and the server is stopped with the shell (or
+# subshell) that launched it.
+launch() {
+  local log=$1; shift
+  taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  own "$SERVER_PID"
+}
+
 # start NAME COMMAND...: starts a server on 127.0.0.1:0, waits for its
 # "listening on http://ADDR" (or https://) line and sets ADDR.
 start() {
   local name=$1; shift
   local log="$OUT/$name.log"
-  taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-  local pid=$!
-  own "$pid"
-  SERVER_PID=$pid
+  launch "$log" "$@"
+  local pid=$SERVER_PID
   for _ in $(seq 1 200); do
     ADDR=$(grep -Eo 'listening on https?://[^ ]*' "$log" | head -1 | sed -E 's|listening on https?://||') || true
     [ -n "$ADDR" ] && return 0
@@ -68,10 +76,7 @@ start() {
 start_port() {
   local name=$1 port=$2; shift 2
   local log="$OUT/$name.log"
-  taskset -c "$SERVER_CPUS" "$@" >"$log" 2>&1 &
-  PIDS+=($!)
-  SERVER_PID=$!
-  own "$SERVER_PID"
+  launch "$log" "$@"
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ADDR="127.0.0.1:$port"; return 0; fi
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; echo "$name failed to start" >&2; exit 1; }
