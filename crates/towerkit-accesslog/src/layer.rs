@@ -68,10 +68,7 @@ where
             .map_or(req.uri(), |original| &original.0);
         let arrival = Arrival::new(req.method(), uri, req.version(), req.headers());
         let seen = Seen {
-            host: req
-                .extensions()
-                .get::<ConnectionInfo>()
-                .map(|info| info.remote_addr.ip()),
+            host: towerkit_core::client_addr(&req).map(|addr| addr.ip()),
             user: req
                 .extensions()
                 .get::<RemoteUser>()

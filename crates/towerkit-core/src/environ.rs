@@ -83,6 +83,10 @@ impl ConnectionInfo {
 
     /// The connection of a request, or a loopback stand-in when the request
     /// did not come through a server (a unit test, an internal request).
+    ///
+    /// For building URLs only: a layer that decides by who the client is
+    /// reads [`client_addr`], which never mistakes an unknown client for
+    /// loopback.
     pub fn of<B>(req: &Request<B>) -> ConnectionInfo {
         req.extensions()
             .get::<ConnectionInfo>()
@@ -100,6 +104,51 @@ impl ConnectionInfo {
     pub fn is_https(&self) -> bool {
         self.scheme == Scheme::HTTPS
     }
+}
+
+/// The client's address, the one way every layer that keys on the client
+/// (a login throttle, an access log, a proxy-fix deciding whom to trust)
+/// reads it: the [`ConnectionInfo`] that `towerkit-server` (or a proxy-fix
+/// before it) inserted; under another server, axum's
+/// `ConnectInfo<SocketAddr>` (with this crate's `axum` feature, from
+/// `into_make_service_with_connect_info::<SocketAddr>()`); else `None`.
+///
+/// `None` is an unknown client, never loopback: a throttle keys it apart, a
+/// proxy-fix trusts it for nothing. The first time it happens the process
+/// logs one warning that says how to supply the address.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use http::Request;
+/// use towerkit_core::{client_addr, ConnectionInfo};
+///
+/// let mut req = Request::get("/").body(()).unwrap();
+/// assert_eq!(client_addr(&req), None);
+/// let peer: SocketAddr = "192.0.2.7:5000".parse().unwrap();
+/// req.extensions_mut().insert(ConnectionInfo::new(peer, "127.0.0.1:80".parse().unwrap()));
+/// assert_eq!(client_addr(&req), Some(peer));
+/// ```
+pub fn client_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
+    if let Some(info) = req.extensions().get::<ConnectionInfo>() {
+        return Some(info.remote_addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(connect_info) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(connect_info.0);
+    }
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "a request came with no client address: it is keyed as an unknown client. \
+             Serve the stack with towerkit-server, insert a towerkit_core::ConnectionInfo, \
+             or under axum enable towerkit-core's `axum` feature and serve with \
+             into_make_service_with_connect_info::<SocketAddr>()"
+        );
+    }
+    None
 }
 
 /// What was negotiated on a TLS connection.
@@ -194,5 +243,35 @@ impl Shutdown {
                 notified.await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_connection_wins() {
+        let peer: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let mut req = Request::get("/").body(()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectionInfo::new(peer, "127.0.0.1:80".parse().unwrap()));
+        assert_eq!(client_addr(&req), Some(peer));
+    }
+
+    #[test]
+    fn no_connection_is_unknown_not_loopback() {
+        let req = Request::get("/").body(()).unwrap();
+        assert_eq!(client_addr(&req), None);
+    }
+
+    #[cfg(feature = "axum")]
+    #[test]
+    fn axum_connect_info_is_read() {
+        let peer: SocketAddr = "198.51.100.4:7".parse().unwrap();
+        let mut req = Request::get("/").body(()).unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        assert_eq!(client_addr(&req), Some(peer));
     }
 }

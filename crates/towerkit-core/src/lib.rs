@@ -6,6 +6,8 @@
 //!
 //! - the environ: [`ScriptName`], [`OriginalUri`], [`ConnectionInfo`],
 //!   [`RemoteUser`] (see [`environ`]);
+//! - one request truth: the canonical path and validated host every layer
+//!   decides on ([`canonical`]), and the client ([`client_addr`]);
 //! - mounting: [`shift_path_info`] moves one path segment to [`ScriptName`],
 //!   [`path_info`] reads what is left (see [`path`]);
 //! - URLs: [`application_url`], [`construct_url`];
@@ -39,6 +41,7 @@
 
 pub mod app;
 mod body;
+pub mod canonical;
 pub mod compat;
 pub mod environ;
 mod exception;
@@ -54,7 +57,9 @@ pub mod url;
 
 pub use body::{try_downcast, Body};
 pub use compat::compat;
-pub use environ::{ConnectionInfo, OriginalUri, RemoteUser, ScriptName, Shutdown, TlsInfo};
+pub use environ::{
+    client_addr, ConnectionInfo, OriginalUri, RemoteUser, ScriptName, Shutdown, TlsInfo,
+};
 pub use exception::{escape_html, Format, HttpException, RetryAfter};
 pub use handler::{handler, Handler, HandlerFuture};
 pub use path::{mount, path_info, set_path_info, shift_path_info, shift_path_segments};

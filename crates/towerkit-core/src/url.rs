@@ -19,11 +19,13 @@
 //! assert_eq!(construct_url(&req, true, false), "http://example.com:8080/shop/cart");
 //! ```
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use http::header::HOST;
 use http::Request;
 
+use crate::canonical::split_host_port;
 use crate::environ::{ConnectionInfo, ScriptName};
 use crate::path::path_info;
 
@@ -36,45 +38,63 @@ pub fn url_scheme<B>(req: &Request<B>) -> &str {
 }
 
 /// The host (and port, when it is not the scheme's default) the client
-/// addressed: the `Host` header, else the URI authority, else the address the
-/// connection was accepted on.
-pub fn host<B>(req: &Request<B>) -> String {
-    if let Some(host) = req
-        .headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| is_valid_host(h))
-    {
-        return host.to_owned();
+/// addressed, the one way every layer reads it: the target's authority in an
+/// absolute-form or HTTP/2 request (RFC 9112 §3.2.2), else the `Host` header,
+/// else the address the connection was accepted on. A value that is not a
+/// valid host is passed over (`towerkit-server` refuses such requests with
+/// 400, see [`canonical::check`](crate::canonical::check)).
+///
+/// The scheme's default port is dropped: `Host: spam:80` on `http` reads
+/// `spam`, as `wsgiref.util.request_uri` and Werkzeug write it.
+pub fn host<B>(req: &Request<B>) -> Cow<'_, str> {
+    let scheme = url_scheme(req);
+    let addressed = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .filter(|a| is_valid_host(a))
+        .or_else(|| {
+            req.headers()
+                .get(HOST)
+                .and_then(|v| v.to_str().ok())
+                .filter(|h| is_valid_host(h))
+        });
+    match addressed {
+        Some(host) => without_default_port(host, scheme),
+        None => Cow::Owned(host_of(ConnectionInfo::of(req).local_addr, scheme)),
     }
-    if let Some(authority) = req.uri().authority() {
-        return authority.as_str().to_owned();
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" {
+        443
+    } else {
+        80
     }
-    let local = ConnectionInfo::of(req).local_addr;
-    host_of(local, url_scheme(req))
+}
+
+fn without_default_port<'a>(host: &'a str, scheme: &str) -> Cow<'a, str> {
+    match split_host_port(host) {
+        (name, Some(port)) if port.is_empty() || port.parse() == Ok(default_port(scheme)) => {
+            Cow::Borrowed(name)
+        }
+        _ => Cow::Borrowed(host),
+    }
 }
 
 fn host_of(addr: SocketAddr, scheme: &str) -> String {
-    let default_port = if scheme == "https" { 443 } else { 80 };
     let ip = match addr {
         SocketAddr::V4(v4) => v4.ip().to_string(),
         SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
     };
-    if addr.port() == default_port {
+    if addr.port() == default_port(scheme) {
         ip
     } else {
         format!("{ip}:{}", addr.port())
     }
 }
 
-/// Whether a `Host` value is a plausible `host[:port]`: no spaces, slashes or
-/// controls, so it is safe to put in a URL.
-pub fn is_valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
-        })
-}
+pub use crate::canonical::is_valid_host;
 
 /// The URL of the application the request reached: scheme, host and
 /// [`ScriptName`].
@@ -135,6 +155,31 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(application_url(&req), "http://127.0.0.1");
+    }
+
+    #[test]
+    fn default_ports_are_dropped_from_the_host() {
+        let built = |uri: &str, host: &str, scheme: Scheme| {
+            let mut req = Request::get(uri).header("host", host).body(()).unwrap();
+            let mut info = ConnectionInfo::loopback();
+            info.scheme = scheme;
+            req.extensions_mut().insert(info);
+            construct_url(&req, true, false)
+        };
+        assert_eq!(built("/", "spam:80", Scheme::HTTP), "http://spam/");
+        assert_eq!(built("/", "spam:443", Scheme::HTTPS), "https://spam/");
+        assert_eq!(built("/", "spam:443", Scheme::HTTP), "http://spam:443/");
+        assert_eq!(built("/", "[::1]:80", Scheme::HTTP), "http://[::1]/");
+        assert_eq!(built("/", "spam:", Scheme::HTTP), "http://spam/");
+    }
+
+    #[test]
+    fn an_absolute_target_wins_over_host() {
+        let req = Request::get("http://target.example/a")
+            .header("host", "other.example")
+            .body(())
+            .unwrap();
+        assert_eq!(construct_url(&req, true, false), "http://target.example/a");
     }
 
     #[test]

@@ -333,6 +333,20 @@ fn apply<B>(req: &mut Request<B>, fix: Fix) -> ConnectionInfo {
         if let Ok(value) = HeaderValue::from_str(&host) {
             req.headers_mut().insert(HOST, value);
         }
+        // An absolute-form or HTTP/2 target names the host in the URI, and
+        // there it wins over `Host`: it is corrected too.
+        if req.uri().authority().is_some() {
+            let mut parts = req.uri().clone().into_parts();
+            parts.authority = host.parse().ok();
+            if let Ok(uri) = http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    // Werkzeug's `SERVER_PORT`: the port is known even when no `Host` was
+    // sent, and URLs built from the local address use it.
+    if let Some(port) = fix.port {
+        info.local_addr.set_port(port);
     }
     if let Some(prefix) = fix.prefix {
         let script_name = format!("{prefix}{}", original.script_name);
@@ -359,8 +373,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let peer = ConnectionInfo::of(&req).remote_addr.ip();
-        if !self.config.trusts(peer) {
+        // An unknown client is trusted for nothing.
+        let peer = towerkit_core::client_addr(&req).map(|addr| addr.ip());
+        if !peer.is_some_and(|peer| self.config.trusts(peer)) {
             if self.config.strip {
                 for name in &FORWARDING_HEADERS {
                     req.headers_mut().remove(name);
@@ -375,7 +390,7 @@ where
             Ok(fix) if fix != Fix::default() => Some(apply(&mut req, fix)),
             Ok(_) => None,
             Err(Invalid(what, value)) => {
-                tracing::debug!(%peer, value = %value, "forwarding headers ignored: {what}");
+                tracing::debug!(peer = ?peer, value = %value, "forwarding headers ignored: {what}");
                 None
             }
         };
@@ -531,7 +546,8 @@ mod tests {
         );
         assert_eq!(remote(&req), "[2001:db8::7]:6000");
         assert_eq!(req.headers()[HOST], "[2001:db8::1]:443");
-        assert_eq!(application_url(&req), "https://[2001:db8::1]:443");
+        // The scheme's default port is not written in built URLs.
+        assert_eq!(application_url(&req), "https://[2001:db8::1]");
         let req = fixed(
             ProxyFixLayer::new().x_port(1),
             request("127.0.0.1:1", &[("x-forwarded-port", "8080")]),
@@ -546,6 +562,40 @@ mod tests {
             request("127.0.0.1:1", &[("x-forwarded-for", "2001:db8::9")]),
         );
         assert_eq!(remote(&req), "[2001:db8::9]:0");
+    }
+
+    #[test]
+    fn forwarded_port_applies_without_a_host() {
+        let mut req = request(
+            "127.0.0.1:1",
+            &[("x-forwarded-port", "8443"), ("x-forwarded-proto", "https")],
+        );
+        req.headers_mut().remove(HOST);
+        let req = fixed(ProxyFixLayer::new().x_port(1), req);
+        assert_eq!(application_url(&req), "https://127.0.0.1:8443");
+        let mut req = request(
+            "127.0.0.1:1",
+            &[("x-forwarded-port", "443"), ("x-forwarded-proto", "https")],
+        );
+        req.headers_mut().remove(HOST);
+        let req = fixed(ProxyFixLayer::new().x_port(1), req);
+        assert_eq!(application_url(&req), "https://127.0.0.1");
+    }
+
+    #[test]
+    fn a_forwarded_host_corrects_an_absolute_target_too() {
+        let mut req = request("127.0.0.1:1", &[("x-forwarded-host", "public.example")]);
+        *req.uri_mut() = "http://internal:8000/app/page".parse().unwrap();
+        let req = fixed(ProxyFixLayer::new().x_host(1), req);
+        assert_eq!(application_url(&req), "http://public.example");
+    }
+
+    #[test]
+    fn an_unknown_client_is_trusted_for_nothing() {
+        let mut req = request("127.0.0.1:1", &[("x-forwarded-for", "6.6.6.6")]);
+        req.extensions_mut().remove::<ConnectionInfo>();
+        let req = fixed(ProxyFixLayer::new(), req);
+        assert_eq!(towerkit_core::client_addr(&req), None);
     }
 
     #[test]

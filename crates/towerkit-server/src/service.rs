@@ -44,10 +44,18 @@ where
     type Error = Infallible;
     type Future = ResponseFuture<S, Request<Body>>;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         self.activity.started();
         let context = ErrorContext::new(&req);
         let has_body = !req.body().is_end_stream();
+        // One request truth: the path every layer decides on is made
+        // canonical here, and a request whose path or host cannot be read
+        // one way is refused before any layer sees it.
+        if let Err(bad) = towerkit_core::canonical::check(&mut req) {
+            tracing::debug!(path = %String::from_utf8_lossy(context.path.as_bytes()), "refused: {bad}");
+            let response = HttpException::from(bad).to_response(context.format());
+            return self.answered(req, has_body, response);
+        }
         let limit = match self.max_request_body {
             Some(limit) if has_body => {
                 match req.body().size_hint().exact() {
@@ -57,25 +65,8 @@ where
                         tracing::debug!(length, limit, "request body over the limit: 413");
                         let exception = HttpException::payload_too_large()
                             .with_detail(format!("The request body may be at most {limit} bytes."));
-                        let format = context.format();
-                        let mut response = exception.to_response(format);
-                        let request_body = if req.version() == Version::HTTP_2 {
-                            Some(Kept::new(Mutex::new(req.into_body())))
-                        } else {
-                            // The body was not read: the connection cannot
-                            // be reused.
-                            response
-                                .headers_mut()
-                                .insert(CONNECTION, HeaderValue::from_static("close"));
-                            None
-                        };
-                        return ResponseFuture {
-                            state: State::Answered {
-                                response: Some(response),
-                            },
-                            activity: Some(self.activity.clone()),
-                            request_body,
-                        };
+                        let response = exception.to_response(context.format());
+                        return self.answered(req, has_body, response);
                     }
                     None => Some(limit),
                 }
@@ -95,6 +86,36 @@ where
             state: State::Called {
                 inner: oneshot(self.inner.clone(), req),
                 context: Some(context),
+            },
+            activity: Some(self.activity.clone()),
+            request_body,
+        }
+    }
+}
+
+impl<S> ConnectionService<S> {
+    /// Answers a request without the stack. Its body was not read: on
+    /// HTTP/1 the connection cannot be reused; on HTTP/2 the stream's body
+    /// is kept open until the answer is sent.
+    fn answered<F: Service<Request<Body>>>(
+        &self,
+        req: Request<Incoming>,
+        has_body: bool,
+        mut response: Response<Body>,
+    ) -> ResponseFuture<F, Request<Body>> {
+        let request_body = if req.version() == Version::HTTP_2 {
+            has_body.then(|| Kept::new(Mutex::new(req.into_body())))
+        } else {
+            if has_body {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            None
+        };
+        ResponseFuture {
+            state: State::Answered {
+                response: Some(response),
             },
             activity: Some(self.activity.clone()),
             request_body,

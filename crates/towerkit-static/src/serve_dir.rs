@@ -70,7 +70,11 @@ impl<B> Service<Request<B>> for ServeDir {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Err(bad) = towerkit_core::canonical::canonicalize(&mut req) {
+            let response = HttpException::from(bad).response_for(&req);
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         let path_info = path_info(&req).to_owned();
         let script_name = ScriptName::of(&req).to_owned();
         let (parts, _) = req.into_parts();

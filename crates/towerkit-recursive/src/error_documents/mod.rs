@@ -83,7 +83,17 @@ impl ErrorDocumentsLayer {
         if !uri.starts_with('/') {
             return Err(format!("{uri:?} is not a path starting with '/'"));
         }
-        Arc::make_mut(&mut self.documents).insert(status, uri.to_owned());
+        // Kept in the one spelling the layers below decide on.
+        let (path, query) = uri
+            .split_once('?')
+            .map_or((uri, None), |(p, q)| (p, Some(q)));
+        let path = towerkit_core::canonical::canonical_path(path)
+            .map_err(|bad| format!("{uri:?}: {bad}"))?;
+        let uri = match query {
+            Some(query) => format!("{path}?{query}"),
+            None => path.into_owned(),
+        };
+        Arc::make_mut(&mut self.documents).insert(status, uri);
         Ok(self)
     }
 }

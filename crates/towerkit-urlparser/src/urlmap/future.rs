@@ -22,7 +22,7 @@ pin_project_lite::pin_project! {
     #[project = KindProj]
     enum Kind<S: Service<R>, R> {
         Routed { #[pin] inner: Oneshot<S, R> },
-        NotFound { response: Option<Response<Body>> },
+        Answered { response: Option<Response<Body>> },
     }
 }
 
@@ -33,9 +33,11 @@ impl<S: Service<R>, R> ResponseFuture<S, R> {
         }
     }
 
-    pub(crate) fn not_found(response: Response<Body>) -> Self {
+    /// Answered by the map itself: no mount matches (404), or the path
+    /// has no canonical spelling (400).
+    pub(crate) fn answered(response: Response<Body>) -> Self {
         ResponseFuture {
-            kind: Kind::NotFound {
+            kind: Kind::Answered {
                 response: Some(response),
             },
         }
@@ -53,7 +55,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Routed { inner } => inner.poll(cx).map_ok(|res| res.map(Body::new)),
-            KindProj::NotFound { response } => match response.take() {
+            KindProj::Answered { response } => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),
                 None => panic!("ResponseFuture polled after completion"),
             },

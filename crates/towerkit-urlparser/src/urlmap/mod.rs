@@ -36,6 +36,7 @@ use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tower_service::Service;
+use towerkit_core::canonical::canonicalize;
 use towerkit_core::path::segments;
 use towerkit_core::{path_info, shift_path_segments, Body, HttpException};
 
@@ -186,13 +187,16 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        if let Err(bad) = canonicalize(&mut req) {
+            return ResponseFuture::answered(HttpException::from(bad).response_for(&req));
+        }
         match self.find(&req) {
             Some(route) if shift_path_segments(&mut req, route.key.segments.len()) => {
                 ResponseFuture::routed(towerkit_core::oneshot::oneshot(route.service.clone(), req))
             }
             _ => {
                 tracing::debug!(path = %req.uri().path(), "no mount matches");
-                ResponseFuture::not_found(HttpException::not_found().response_for(&req))
+                ResponseFuture::answered(HttpException::not_found().response_for(&req))
             }
         }
     }
@@ -255,7 +259,12 @@ mod tests {
                 .status(),
             200
         );
-        assert_eq!(client.get("/../app").send().await.unwrap().text(), "root");
+        // `..` is resolved in the path, never above its root.
+        assert_eq!(
+            client.get("/app/x/../admin/").send().await.unwrap().text(),
+            "admin"
+        );
+        assert_eq!(client.get("/../app").send().await.unwrap().status(), 400);
     }
 
     #[tokio::test]

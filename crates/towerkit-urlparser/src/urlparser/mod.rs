@@ -330,7 +330,11 @@ impl Service<Request<Body>> for UrlParser {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        if let Err(bad) = towerkit_core::canonical::canonicalize(&mut req) {
+            let response = HttpException::from(bad).response_for(&req);
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         Box::pin(self.clone().dispatch(req))
     }
 }
