@@ -226,6 +226,30 @@ fn status_location_and_bad_headers() {
 }
 
 #[test]
+fn header_names_with_underscores_never_reach_a_script() {
+    // A front proxy sets `X-User`; a client sending `X_User` must not be
+    // able to pass for it as HTTP_X_USER (nginx and Apache drop such
+    // names too).
+    let (_stack, server) = serve();
+    let out = curl(&[
+        "-H",
+        "X_User: admin",
+        "-H",
+        "X-User: alice",
+        "-H",
+        "Only_Underscores: yes",
+        &server.url("/cgi-bin/env.py"),
+    ]);
+    let env: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(env["HTTP_X_USER"], "alice", "{out}");
+    assert!(env.get("HTTP_ONLY_UNDERSCORES").is_none(), "{out}");
+    // Without the dashed one, nothing at all.
+    let out = curl(&["-H", "X_User: admin", &server.url("/cgi-bin/env.py")]);
+    let env: Value = serde_json::from_str(&out).unwrap();
+    assert!(env.get("HTTP_X_USER").is_none(), "{out}");
+}
+
+#[test]
 fn stderr_is_logged() {
     let (_stack, server) = serve();
     assert_eq!(curl(&[&server.url("/cgi-bin/warn.sh")]), "ok\n");

@@ -26,13 +26,14 @@ pub(crate) fn meta_variables<B>(
     };
     let connection = ConnectionInfo::of(req);
     let host = url::host(req);
+    let host: &str = &host;
     let scheme = url::url_scheme(req).to_owned();
     let (server_name, server_port) = match host.rsplit_once(':') {
         Some((name, port)) if !port.contains(']') && port.parse::<u16>().is_ok() => {
             (name.to_owned(), port.to_owned())
         }
         _ => (
-            host.clone(),
+            host.to_owned(),
             if scheme == "https" {
                 "443".into()
             } else {
@@ -111,8 +112,14 @@ pub(crate) fn meta_variables<B>(
         set(&mut env, "HTTPS", "on".into());
     }
     for (name, value) in req.headers() {
-        let Ok(value) = value.to_str() else { continue };
         let lower = name.as_str();
+        // `X_User` and `X-User` would both become HTTP_X_USER: a client
+        // could pass for a header a front proxy sets. Such names are
+        // dropped, as nginx and Apache do.
+        if lower.contains('_') {
+            continue;
+        }
+        let Ok(value) = value.to_str() else { continue };
         match lower {
             "content-type" => set(&mut env, "CONTENT_TYPE", value.to_owned()),
             "content-length" => set(&mut env, "CONTENT_LENGTH", value.to_owned()),
@@ -132,4 +139,51 @@ pub(crate) fn meta_variables<B>(
         }
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variables(req: &Request<()>) -> Vec<(String, String)> {
+        meta_variables(
+            req,
+            Path::new("/srv/cgi-bin/env.py"),
+            Path::new("/srv/cgi-bin"),
+            &[],
+            false,
+        )
+    }
+
+    fn get<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn header_names_with_underscores_are_dropped() {
+        let req = Request::get("/")
+            .header("X_User", "admin")
+            .header("X-User", "alice")
+            .header("Only_Underscores", "yes")
+            .body(())
+            .unwrap();
+        let env = variables(&req);
+        assert_eq!(get(&env, "HTTP_X_USER"), Some("alice"));
+        assert_eq!(get(&env, "HTTP_ONLY_UNDERSCORES"), None);
+        let req = Request::get("/")
+            .header("X_User", "admin")
+            .body(())
+            .unwrap();
+        assert_eq!(get(&variables(&req), "HTTP_X_USER"), None);
+    }
+
+    #[test]
+    fn repeated_headers_are_joined() {
+        let req = Request::get("/")
+            .header("X-Tag", "a")
+            .header("X-Tag", "b")
+            .body(())
+            .unwrap();
+        assert_eq!(get(&variables(&req), "HTTP_X_TAG"), Some("a, b"));
+    }
 }

@@ -5,9 +5,10 @@
 //!   `SCRIPT_NAME` and `PATH_INFO` from where the script is mounted,
 //!   `REMOTE_ADDR` after a proxy fix, `REMOTE_USER`/`AUTH_TYPE` after a
 //!   login, `HTTPS`, `REQUEST_URI`, `HTTP_*` for headers (never
-//!   `HTTP_PROXY`; `Authorization` only when asked). The server's own
-//!   environment is cleared but for `pass_env`. The script runs in its
-//!   folder.
+//!   `HTTP_PROXY`; `Authorization` only when asked; never a header whose
+//!   name has a `_`, as in nginx and Apache: `X_User` would pass for the
+//!   `X-User` a front proxy sets). The server's own environment is cleared
+//!   but for `pass_env`. The script runs in its folder.
 //! - **Streams both ways**: the request body is written to the script's
 //!   stdin as it comes; its output's headers are read (`Status`,
 //!   `Location`: a local path is an internal redirect through the recursive
