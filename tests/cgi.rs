@@ -57,6 +57,23 @@ fn serve() -> (Stack, common::Running) {
     script(&bin, "status.sh", "#!/bin/sh\necho 'Status: 418 I am a teapot'\necho 'X-Script: yes'\necho\necho short and stout\n");
     script(
         &bin,
+        "okay.sh",
+        "#!/bin/sh\necho 'Status: 200 Okay'\necho 'Content-Type: text/plain'\necho\necho fine\n",
+    );
+    // A reason phrase with a control character (and one with Latin-1
+    // bytes, which HTTP allows as obs-text).
+    script(
+        &bin,
+        "control.sh",
+        "#!/bin/sh\nprintf 'Status: 201 Made\\001Up\\r\\nContent-Type: text/plain\\r\\n\\r\\nmade\\n'\n",
+    );
+    script(
+        &bin,
+        "latin1.sh",
+        "#!/bin/sh\nprintf 'Status: 202 Re\\347u\\r\\n\\r\\naccepted\\n'\n",
+    );
+    script(
+        &bin,
         "away.sh",
         "#!/bin/sh\necho 'Location: https://example.org/elsewhere'\necho\n",
     );
@@ -247,6 +264,36 @@ fn header_names_with_underscores_never_reach_a_script() {
     let out = curl(&["-H", "X_User: admin", &server.url("/cgi-bin/env.py")]);
     let env: Value = serde_json::from_str(&out).unwrap();
     assert!(env.get("HTTP_X_USER").is_none(), "{out}");
+}
+
+#[test]
+fn a_scripts_reason_phrase_reaches_an_http1_client() {
+    let (_stack, server) = serve();
+    let out = curl_output(&["-sv", &server.url("/cgi-bin/okay.sh")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("< HTTP/1.1 200 Okay\r\n"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fine\n");
+    let out = curl(&["-i", &server.url("/cgi-bin/status.sh")]);
+    assert!(out.starts_with("HTTP/1.1 418 I am a teapot\r\n"), "{out}");
+    // A phrase with a control character is dropped: the standard one is
+    // sent.
+    let out = curl(&["-i", &server.url("/cgi-bin/control.sh")]);
+    assert!(out.starts_with("HTTP/1.1 201 Created\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nmade\n"), "{out}");
+    // Bytes above 0x7F are obs-text: allowed, and sent as they are.
+    let out = curl_output(&["-i", &server.url("/cgi-bin/latin1.sh")]);
+    assert!(
+        out.stdout.starts_with(b"HTTP/1.1 202 Re\xe7u\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // HTTP/2 has no reason phrases; the status still arrives.
+    let out = curl(&[
+        "-i",
+        "--http2-prior-knowledge",
+        &server.url("/cgi-bin/okay.sh"),
+    ]);
+    assert!(out.starts_with("HTTP/2 200"), "{out}");
 }
 
 #[test]

@@ -12,8 +12,11 @@ use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue, LOCATION};
 use http::{Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
+use hyper::ext::ReasonPhrase;
 use percent_encoding::percent_decode_str;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader, ReadBuf};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, ReadBuf,
+};
 use tokio::process::{Child, ChildStdout, Command};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
@@ -294,7 +297,11 @@ impl Service<Request<Body>> for Cgi {
                 }
                 Ok(Ok(head)) => head,
             };
-            let (status, headers) = head;
+            let Head {
+                status,
+                reason,
+                headers,
+            } = head;
             let location = headers
                 .iter()
                 .find(|(n, _)| n == LOCATION)
@@ -320,6 +327,11 @@ impl Service<Request<Body>> for Cgi {
                 done: false,
             }));
             *response.status_mut() = status;
+            if let Some(reason) = reason {
+                // Written by hyper in place of the standard phrase on
+                // HTTP/1 (HTTP/2 has none).
+                response.extensions_mut().insert(reason);
+            }
             for (name, value) in headers {
                 response.headers_mut().append(name, value);
             }
@@ -328,18 +340,31 @@ impl Service<Request<Body>> for Cgi {
     }
 }
 
-type Head = (Option<StatusCode>, Vec<(HeaderName, HeaderValue)>);
+/// The header block of a CGI answer.
+#[derive(Debug, Default)]
+struct Head {
+    /// From `Status`, if given.
+    status: Option<StatusCode>,
+    /// The phrase after the code in `Status`, when it is not the standard
+    /// one and is made of bytes a status line may carry.
+    reason: Option<ReasonPhrase>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
 
-/// Reads the header block of a CGI answer.
-async fn read_head(stdout: &mut BufReader<ChildStdout>) -> Result<Head, String> {
-    let mut status = None;
-    let mut headers = Vec::new();
+/// Reads the header block of a CGI answer: at most [`MAX_HEADERS`] bytes,
+/// a line at a time, as bytes (a value may hold obs-text).
+async fn read_head<R: AsyncBufRead + Unpin>(stdout: &mut R) -> Result<Head, String> {
+    let mut head = Head::default();
     let mut read = 0;
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let n = stdout
-            .read_line(&mut line)
+        // One byte past the limit, so that a line that ends exactly there
+        // is told from one that goes on.
+        let left = (MAX_HEADERS - read + 1) as u64;
+        let n = (&mut *stdout)
+            .take(left)
+            .read_until(b'\n', &mut line)
             .await
             .map_err(|e| e.to_string())?;
         if n == 0 {
@@ -349,33 +374,78 @@ async fn read_head(stdout: &mut BufReader<ChildStdout>) -> Result<Head, String> 
         if read > MAX_HEADERS {
             return Err("the headers are too long".into());
         }
-        let trimmed = line.trim_end_matches(['\r', '\n']);
+        let trimmed = line
+            .strip_suffix(b"\n")
+            .map_or(&line[..], |l| l.strip_suffix(b"\r").unwrap_or(l));
         if trimmed.is_empty() {
-            if headers.is_empty() && status.is_none() {
+            if head.headers.is_empty() && head.status.is_none() {
                 return Err("no headers".into());
             }
-            return Ok((status, headers));
+            return Ok(head);
         }
-        let Some((name, value)) = trimmed.split_once(':') else {
-            return Err(format!("a header line without a colon: {trimmed:?}"));
+        let Some(colon) = trimmed.iter().position(|&b| b == b':') else {
+            return Err(format!(
+                "a header line without a colon: {:?}",
+                String::from_utf8_lossy(trimmed)
+            ));
         };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("status") {
-            let code = value
-                .split_whitespace()
-                .next()
-                .and_then(|c| c.parse::<u16>().ok());
-            status = Some(
-                code.and_then(|c| StatusCode::from_u16(c).ok())
-                    .ok_or_else(|| format!("a bad Status: {value:?}"))?,
-            );
+        let (name, value) = (trim(&trimmed[..colon]), trim(&trimmed[colon + 1..]));
+        if name.eq_ignore_ascii_case(b"status") {
+            let (status, reason) = parse_status(value)
+                .ok_or_else(|| format!("a bad Status: {:?}", String::from_utf8_lossy(value)))?;
+            head.status = Some(status);
+            head.reason = reason;
             continue;
         }
-        let name = HeaderName::try_from(name.trim())
-            .map_err(|_| format!("a bad header name: {name:?}"))?;
-        let value = HeaderValue::from_str(value).map_err(|_| format!("a bad value for {name}"))?;
-        headers.push((name, value));
+        let name = HeaderName::from_bytes(name)
+            .map_err(|_| format!("a bad header name: {:?}", String::from_utf8_lossy(name)))?;
+        let value =
+            HeaderValue::from_bytes(value).map_err(|_| format!("a bad value for {name}"))?;
+        head.headers.push((name, value));
     }
+}
+
+/// `200 Okay`: the code, and the phrase when it is not the standard one.
+/// A phrase with bytes a status line may not carry (controls) is left out,
+/// and the standard one is sent.
+fn parse_status(value: &[u8]) -> Option<(StatusCode, Option<ReasonPhrase>)> {
+    let end = value
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(value.len());
+    let code = std::str::from_utf8(&value[..end])
+        .ok()?
+        .parse::<u16>()
+        .ok()?;
+    let status = StatusCode::from_u16(code).ok()?;
+    let phrase = trim(&value[end..]);
+    let standard = status.canonical_reason().map(str::as_bytes);
+    let reason = if phrase.is_empty() || Some(phrase) == standard {
+        None
+    } else {
+        match ReasonPhrase::try_from(phrase) {
+            Ok(reason) => Some(reason),
+            Err(_) => {
+                tracing::warn!(
+                    phrase = %String::from_utf8_lossy(phrase).escape_debug(),
+                    "a reason phrase with a forbidden byte: the standard one is sent"
+                );
+                None
+            }
+        }
+    };
+    Some((status, reason))
+}
+
+/// `bytes` without the spaces, tabs, CR and LF around them.
+fn trim(bytes: &[u8]) -> &[u8] {
+    let blank = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    &bytes[start..end]
 }
 
 /// The rest of the script's output, streamed; the script is killed when
@@ -445,5 +515,86 @@ impl http_body::Body for ScriptBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &[u8]) -> Result<Head, String> {
+        let mut reader = text;
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(read_head(&mut reader))
+    }
+
+    #[test]
+    fn status_and_reason_phrase() {
+        let okay = parse_status(b"200 Okay").unwrap();
+        assert_eq!(okay.0, StatusCode::OK);
+        assert_eq!(okay.1.unwrap().as_bytes(), b"Okay");
+        // The standard phrase, or none: nothing to carry.
+        assert!(parse_status(b"404 Not Found").unwrap().1.is_none());
+        assert!(parse_status(b"404").unwrap().1.is_none());
+        assert_eq!(
+            parse_status(b"418\tI am  a teapot")
+                .unwrap()
+                .1
+                .unwrap()
+                .as_bytes(),
+            b"I am  a teapot"
+        );
+        // Controls are not allowed in a status line; obs-text is.
+        let made_up = parse_status(b"201 Made\x01Up").unwrap();
+        assert_eq!((made_up.0, made_up.1), (StatusCode::CREATED, None));
+        let latin1 = parse_status(b"202 Re\xe7u").unwrap();
+        assert_eq!(latin1.1.unwrap().as_bytes(), b"Re\xe7u");
+        for bad in [&b""[..], b"abc", b"99", b"1000 Big", b"-200"] {
+            assert!(parse_status(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn header_blocks() {
+        let h =
+            head(b"Status: 200 Okay\r\nContent-Type: text/plain\r\nX-A:  b \r\n\r\nbody").unwrap();
+        assert_eq!(h.status, Some(StatusCode::OK));
+        assert_eq!(h.reason.unwrap().as_bytes(), b"Okay");
+        assert_eq!(
+            h.headers,
+            vec![
+                (
+                    HeaderName::from_static("content-type"),
+                    HeaderValue::from_static("text/plain")
+                ),
+                (
+                    HeaderName::from_static("x-a"),
+                    HeaderValue::from_static("b")
+                ),
+            ]
+        );
+        let h = head(b"Location: /x\n\n").unwrap();
+        assert_eq!((h.status, h.headers.len()), (None, 1));
+        for bad in [
+            &b"\n"[..],
+            b"Content-Type: text/plain\n",
+            b"no colon\n\n",
+            b"Bad Name: x\n\n",
+            b"Status: teapot\n\n",
+            b"X-A: a\x01b\n\n",
+        ] {
+            assert!(head(bad).is_err(), "{bad:?}");
+        }
+        // A header block is bounded, even one long line without an end.
+        let long = vec![b'a'; MAX_HEADERS * 2];
+        assert_eq!(head(&long).unwrap_err(), "the headers are too long");
+        let mut exact = b"X-A: ".to_vec();
+        exact.resize(MAX_HEADERS - 2, b'a');
+        exact.extend_from_slice(b"\n\n");
+        assert!(head(&exact).is_ok());
+        exact.insert(0, b' ');
+        assert!(head(&exact).is_err());
     }
 }

@@ -10,9 +10,12 @@
 //!   `X-User` a front proxy sets). The server's own environment is cleared
 //!   but for `pass_env`. The script runs in its folder.
 //! - **Streams both ways**: the request body is written to the script's
-//!   stdin as it comes; its output's headers are read (`Status`,
-//!   `Location`: a local path is an internal redirect through the recursive
-//!   layer, an absolute URL a 302), then the rest streams to the client.
+//!   stdin as it comes; its output's headers are read (`Status`, whose
+//!   reason phrase reaches HTTP/1 clients as the script wrote it,
+//!   `Status: 200 Okay` as `HTTP/1.1 200 Okay`, unless it holds a control
+//!   character; `Location`: a local path is an internal redirect through
+//!   the recursive layer, an absolute URL a 302), then the rest streams to
+//!   the client.
 //!   Bad headers: 502. Lines on stderr become warnings in the log.
 //! - **Time and processes**: past `timeout` the script's process group is
 //!   killed (504 if it had not answered); a client that goes away kills it
