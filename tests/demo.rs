@@ -6,8 +6,11 @@ use std::path::PathBuf;
 
 use common::{curl, curl_output, towerkit, Running};
 
+/// The stack file, as the README names it from the repository's root.
+const README_CONFIG: &str = "examples/demo/towerkit.toml";
+
 fn config() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/demo/towerkit.toml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(README_CONFIG)
 }
 
 #[test]
@@ -38,10 +41,13 @@ fn check_prints_the_whole_stack() {
 
 #[test]
 fn a_visit() {
+    // Exactly as the README says: from the repository's root, with the
+    // stack file's relative path (the paths in it are then relative too).
     let mut command = towerkit();
     command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("serve")
-        .arg(config())
+        .arg(README_CONFIG)
         .args(["--listen", "127.0.0.1:0"]);
     let server = Running::start_command(command);
     let dir = tempfile::tempdir().unwrap();
@@ -101,9 +107,16 @@ fn a_visit() {
         (Some("demo"), Some("/debug"))
     );
     assert_eq!(curl(&[&server.url("/health")]), "ok\n");
+    let cgi = browse(&[&server.url("/cgi-bin/hello.py")]);
+    assert!(
+        cgi.starts_with("HTTP/1.1 200") && cgi.contains("Hello, demo, from a CGI script"),
+        "{cgi}"
+    );
     let cgi = browse(&[&server.url("/cgi-bin/hello.py/some/path")]);
     assert!(
-        cgi.contains("Hello, demo, from a CGI script") && cgi.contains("<code>/some/path</code>"),
+        cgi.starts_with("HTTP/1.1 200")
+            && cgi.contains("Hello, demo, from a CGI script")
+            && cgi.contains("<code>/some/path</code>"),
         "{cgi}"
     );
 }

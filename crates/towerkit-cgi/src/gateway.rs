@@ -70,15 +70,23 @@ impl Cgi {
     }
 
     /// Runs the script at `path` for every request; the path below the
-    /// mount is its `PATH_INFO`.
+    /// mount is its `PATH_INFO`. A relative `path` is taken from the
+    /// current directory now, when the gateway is built (see
+    /// [`Cgi::root`]).
     pub fn script(path: impl Into<PathBuf>) -> Self {
-        Cgi::new(Target::Script(path.into()))
+        Cgi::new(Target::Script(absolute(path.into())))
     }
 
     /// Runs the scripts of the folder `root`: `/report.py/extra` runs
     /// `root/report.py` with `PATH_INFO` `/extra`.
+    ///
+    /// A relative `root` is taken from the current directory now, when the
+    /// gateway is built, and scripts are started by their absolute path:
+    /// each runs in its own folder, and the server's directory may change.
+    /// The path is made absolute as written (symlinks are followed on each
+    /// request, not resolved once), and the folder need not exist yet.
     pub fn root(root: impl Into<PathBuf>) -> Self {
-        Cgi::new(Target::Root(root.into()))
+        Cgi::new(Target::Root(absolute(root.into())))
     }
 
     fn config(&mut self) -> &mut Config {
@@ -110,6 +118,25 @@ impl Cgi {
     pub fn max_concurrent(mut self, n: usize) -> Self {
         self.config().permits = Some(Arc::new(Semaphore::new(n.max(1))));
         self
+    }
+}
+
+/// `path` made absolute against the current directory, without touching the
+/// file system: a root that does not exist yet, or a symlink re-pointed at
+/// a new release later, is taken as it will be. Left as it is, with a
+/// warning, when that cannot be done (an empty path, a current directory
+/// that was removed): then a request finds nothing, or its script cannot
+/// be started, and says so in the log.
+fn absolute(path: PathBuf) -> PathBuf {
+    if path.is_absolute() {
+        return path;
+    }
+    match std::path::absolute(&path) {
+        Ok(absolute) => absolute,
+        Err(err) => {
+            tracing::warn!(path = %path.display(), error = %err, "a CGI path cannot be made absolute");
+            path
+        }
     }
 }
 
@@ -233,7 +260,8 @@ impl Service<Request<Body>> for Cgi {
                 &config.pass_env,
                 config.pass_authorization,
             );
-            let mut command = Command::new(&script);
+            // By its absolute path: the script runs in its own folder.
+            let mut command = Command::new(absolute(script.clone()));
             command
                 .env_clear()
                 .envs(env)
@@ -596,5 +624,73 @@ mod tests {
         assert!(head(&exact).is_ok());
         exact.insert(0, b' ');
         assert!(head(&exact).is_err());
+    }
+
+    #[test]
+    fn relative_paths_are_made_absolute_when_built() {
+        let cwd = std::env::current_dir().unwrap();
+        let Target::Root(root) = &Cgi::root("cgi-bin").config.target else {
+            panic!("a root");
+        };
+        assert_eq!(root, &cwd.join("cgi-bin"));
+        let Target::Script(script) = &Cgi::script("bin/run.sh").config.target else {
+            panic!("a script");
+        };
+        assert_eq!(script, &cwd.join("bin/run.sh"));
+        let Target::Root(root) = &Cgi::root("/srv/cgi-bin").config.target else {
+            panic!("a root");
+        };
+        assert_eq!(root, Path::new("/srv/cgi-bin"));
+    }
+
+    /// `target` as a path relative to the current directory.
+    fn relative_to_cwd(target: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let mut relative = PathBuf::new();
+        for _ in cwd.components().skip(1) {
+            relative.push("..");
+        }
+        relative.join(target.strip_prefix("/").unwrap())
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn scripts_given_by_relative_paths_run() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir =
+            std::env::temp_dir().join(format!("towerkit-cgi-relative-{}", std::process::id()));
+        let bin = dir.join("cgi-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = bin.join("hello.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"hello from $(pwd)\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let real_bin = std::fs::canonicalize(&bin).unwrap();
+        let expected = format!("hello from {}\n", real_bin.display());
+
+        let relative_bin = relative_to_cwd(&real_bin);
+        assert!(relative_bin.is_relative());
+        let mut cgi = Cgi::root(&relative_bin);
+        let response = cgi
+            .call(Request::get("/hello.sh").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().to_bytes().await.unwrap();
+        assert_eq!(body, expected.as_bytes());
+
+        let mut cgi = Cgi::script(relative_bin.join("hello.sh"));
+        let response = cgi
+            .call(Request::get("/anything").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().to_bytes().await.unwrap();
+        assert_eq!(body, expected.as_bytes());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

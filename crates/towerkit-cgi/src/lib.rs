@@ -8,7 +8,9 @@
 //!   `HTTP_PROXY`; `Authorization` only when asked; never a header whose
 //!   name has a `_`, as in nginx and Apache: `X_User` would pass for the
 //!   `X-User` a front proxy sets). The server's own environment is cleared
-//!   but for `pass_env`. The script runs in its folder.
+//!   but for `pass_env`. The script runs in its folder, started by its
+//!   absolute path: a relative `root` or `script` is taken from the current
+//!   directory when the gateway is built.
 //! - **Streams both ways**: the request body is written to the script's
 //!   stdin as it comes; its output's headers are read (`Status`, whose
 //!   reason phrase reaches HTTP/1 clients as the script wrote it,
