@@ -384,6 +384,64 @@ fn ranges() {
     }
 }
 
+#[test]
+fn ranges_cannot_amplify() {
+    let (_stack, server) = site();
+    let url = server.url("/static/data.bin");
+    let data = data();
+    let range = |spec: &str| fetch(&["-H", &format!("Range: {spec}"), &url]);
+    // 32 times the whole file, asked for at once: one copy.
+    let copies = format!("bytes={}", vec!["0-"; 32].join(","));
+    let (status, headers, body) = range(&copies);
+    assert_eq!(
+        (status, headers["content-range"].as_str(), body.len()),
+        (206, "bytes 0-9999/10000", 10_000)
+    );
+    assert_eq!(body, data);
+    // More ranges than the gateway takes (32): ignored, the file once.
+    let (status, headers, body) = range(&format!("bytes={}", vec!["0-"; 33].join(",")));
+    assert_eq!((status, body.len()), (200, 10_000));
+    assert!(!headers.contains_key("content-range"));
+    let (status, _, body) = range(&format!("bytes={}", vec!["0-0"; 100].join(",")));
+    assert_eq!((status, body.len()), (200, 10_000));
+    // Overlapping ranges are coalesced into one part.
+    let (status, headers, body) = range("bytes=0-10,5-20");
+    assert_eq!(
+        (
+            status,
+            headers["content-range"].as_str(),
+            headers["content-type"].as_str()
+        ),
+        (206, "bytes 0-20/10000", "application/octet-stream")
+    );
+    assert_eq!(body, data[..=20]);
+    // Overlapping and separate ones: two parts, each once.
+    let (status, headers, body) = range("bytes=5000-5009,0-9,5005-5019,2-4");
+    assert_eq!(status, 206);
+    let boundary = headers["content-type"]
+        .strip_prefix("multipart/byteranges; boundary=")
+        .expect("multipart");
+    let parts = parse_multipart(&body, boundary);
+    let ranges: Vec<&str> = parts
+        .iter()
+        .map(|(h, _)| h["content-range"].as_str())
+        .collect();
+    assert_eq!(ranges, ["bytes 5000-5019/10000", "bytes 0-9/10000"]);
+    assert_eq!(parts[0].1, data[5000..5020]);
+    assert_eq!(parts[1].1, data[..10]);
+    // Two ranges of a small file would be longer, part headers and all,
+    // than the file: the file is sent.
+    let small = server.url("/static/hello.txt");
+    let (status, _, body) = fetch(&["-H", "Range: bytes=0-1,6-7", &small]);
+    assert_eq!((status, body.as_slice()), (200, &b"hello world\n"[..]));
+    // Several ranges none of which reaches the file: 416.
+    let (status, headers, _) = range("bytes=10000-,20000-20001");
+    assert_eq!(
+        (status, headers["content-range"].as_str()),
+        (416, "bytes */10000")
+    );
+}
+
 fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(HashMap<String, String>, Vec<u8>)> {
     let delimiter = format!("\r\n--{boundary}");
     let text = body;

@@ -13,7 +13,12 @@
 //!   `If-Unmodified-Since` (412), `If-Range`;
 //! - ranges: `bytes=0-99`, `bytes=-500`, `bytes=1000-`, several at once as
 //!   `multipart/byteranges`; 416 with `Content-Range: bytes */LEN` when none
-//!   is satisfiable; a malformed `Range` is ignored;
+//!   is satisfiable; a malformed `Range` is ignored. Ranges never make a
+//!   response longer than the file: overlapping and adjacent ranges are
+//!   coalesced (`0-10,5-20` is one part, `0-20`; thirty-two `0-` are one),
+//!   and the whole file is sent (200) for a header listing more than 32
+//!   ranges, or when the parts with their headers would be longer than the
+//!   file;
 //! - a precompressed `NAME.gz` sibling for clients that accept gzip, with
 //!   `Vary: Accept-Encoding`;
 //! - large files streamed a chunk at a time, in bounded memory.

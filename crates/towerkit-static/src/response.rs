@@ -217,13 +217,25 @@ fn answer(
     };
     let head = parts.method == Method::HEAD;
     let file = Arc::new(opened.file);
-    let (status, length, body) = match ranges {
+    let plan = match ranges {
         Ranges::Unsatisfiable => {
             let mut refused = HttpException::range_not_satisfiable(opened.len).to_response(format);
             refused.headers_mut().extend(response.headers_mut().drain());
             return refused;
         }
-        Ranges::Whole => {
+        Ranges::Whole => Plan::Whole,
+        Ranges::Some(ranges) if ranges.len() == 1 => Plan::Single(ranges[0]),
+        Ranges::Some(ranges) => {
+            let content_type = content_type.to_str().unwrap_or("application/octet-stream");
+            match Multipart::new(&ranges, content_type, opened.len) {
+                // Longer than the file: the file is less to send.
+                Some(multipart) if multipart.len <= opened.len => Plan::Multipart(multipart),
+                _ => Plan::Whole,
+            }
+        }
+    };
+    let (status, length, body) = match plan {
+        Plan::Whole => {
             response
                 .headers_mut()
                 .insert(CONTENT_TYPE, content_type.clone());
@@ -233,8 +245,7 @@ fn answer(
             };
             (StatusCode::OK, opened.len, body)
         }
-        Ranges::Some(ranges) if ranges.len() == 1 => {
-            let (start, end) = ranges[0];
+        Plan::Single((start, end)) => {
             let headers = response.headers_mut();
             headers.insert(CONTENT_TYPE, content_type.clone());
             if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", opened.len))
@@ -251,29 +262,15 @@ fn answer(
             };
             (StatusCode::PARTIAL_CONTENT, len, body)
         }
-        Ranges::Some(ranges) => {
-            let boundary = boundary();
-            let mut pieces = VecDeque::new();
-            let content_type = content_type.to_str().unwrap_or("application/octet-stream");
-            for (start, end) in ranges {
-                pieces.push_back(Piece::Bytes(Bytes::from(format!(
-                    "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {start}-{end}/{}\r\n\r\n",
-                    opened.len
-                ))));
-                pieces.push_back(Piece::File {
-                    offset: start,
-                    len: end - start + 1,
-                });
-            }
-            pieces.push_back(Piece::Bytes(Bytes::from(format!("\r\n--{boundary}--\r\n"))));
-            if let Ok(value) =
-                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
-            {
+        Plan::Multipart(multipart) => {
+            if let Ok(value) = HeaderValue::from_str(&format!(
+                "multipart/byteranges; boundary={}",
+                multipart.boundary
+            )) {
                 response.headers_mut().insert(CONTENT_TYPE, value);
             }
-            let body = FileBody::new(file, pieces);
-            let len = http_body::Body::size_hint(&body).exact().unwrap_or(0);
-            (StatusCode::PARTIAL_CONTENT, len, Body::new(body))
+            let body = FileBody::new(file, multipart.pieces);
+            (StatusCode::PARTIAL_CONTENT, multipart.len, Body::new(body))
         }
     };
     *response.status_mut() = status;
@@ -284,6 +281,55 @@ fn answer(
         *response.body_mut() = body;
     }
     response
+}
+
+/// What is sent of the file.
+enum Plan {
+    /// All of it: 200.
+    Whole,
+    /// One range: 206.
+    Single((u64, u64)),
+    /// Several: 206 `multipart/byteranges`.
+    Multipart(Multipart),
+}
+
+/// A `multipart/byteranges` body, laid out before it is sent.
+struct Multipart {
+    boundary: String,
+    pieces: VecDeque<Piece>,
+    /// Its length, part headers included.
+    len: u64,
+}
+
+impl Multipart {
+    /// The parts for `ranges` of a file of `file_len` bytes, or `None` if
+    /// their length does not fit a `u64` (it cannot, the ranges being
+    /// disjoint and within the file).
+    fn new(ranges: &[(u64, u64)], content_type: &str, file_len: u64) -> Option<Multipart> {
+        let boundary = boundary();
+        let mut pieces = VecDeque::with_capacity(ranges.len() * 2 + 1);
+        let mut len: u64 = 0;
+        for &(start, end) in ranges {
+            let header = Bytes::from(format!(
+                "\r\n--{boundary}\r\nContent-Type: {content_type}\r\nContent-Range: bytes {start}-{end}/{file_len}\r\n\r\n"
+            ));
+            let part = end - start + 1;
+            len = len.checked_add(header.len() as u64)?.checked_add(part)?;
+            pieces.push_back(Piece::Bytes(header));
+            pieces.push_back(Piece::File {
+                offset: start,
+                len: part,
+            });
+        }
+        let closing = Bytes::from(format!("\r\n--{boundary}--\r\n"));
+        len = len.checked_add(closing.len() as u64)?;
+        pieces.push_back(Piece::Bytes(closing));
+        Some(Multipart {
+            boundary,
+            pieces,
+            len,
+        })
+    }
 }
 
 fn whole(file: Arc<File>, len: u64, head: bool) -> Body {
@@ -402,5 +448,196 @@ mod tests {
         assert!(!accepts_gzip(&parts("gzip;q=0")));
         assert!(!accepts_gzip(&parts("br")));
         assert!(!accepts_gzip(&parts("gzip;q=0, *")));
+    }
+
+    mod ranges {
+        use std::collections::HashMap;
+
+        use proptest::prelude::*;
+        use tower_service::Service;
+
+        use crate::range::MAX_RANGES;
+        use crate::ServeFile;
+
+        /// What the client gets: status, headers, body.
+        fn fetch(path: &std::path::Path, range: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let request = http::Request::get("/")
+                    .header(http::header::RANGE, range)
+                    .body(())
+                    .unwrap();
+                let response = ServeFile::new(path).call(request).await.unwrap();
+                let status = response.status().as_u16();
+                let headers = response
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                    .collect();
+                let body = response.into_body().to_bytes().await.unwrap().to_vec();
+                (status, headers, body)
+            })
+        }
+
+        /// `bytes START-END/LEN`.
+        fn content_range(value: &str) -> (usize, usize, usize) {
+            let (range, len) = value
+                .strip_prefix("bytes ")
+                .unwrap()
+                .split_once('/')
+                .unwrap();
+            let (start, end) = range.split_once('-').unwrap();
+            (
+                start.parse().unwrap(),
+                end.parse().unwrap(),
+                len.parse().unwrap(),
+            )
+        }
+
+        /// The parts of a `multipart/byteranges` body: Content-Range, bytes.
+        fn parts(body: &[u8], boundary: &str) -> Vec<(String, Vec<u8>)> {
+            let delimiter = format!("\r\n--{boundary}");
+            let at: Vec<usize> = body
+                .windows(delimiter.len())
+                .enumerate()
+                .filter(|(_, w)| *w == delimiter.as_bytes())
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(at.first(), Some(&0));
+            let last = *at.last().unwrap();
+            assert_eq!(&body[last + delimiter.len()..], b"--\r\n");
+            at.windows(2)
+                .map(|pair| {
+                    let part = &body[pair[0] + delimiter.len() + 2..pair[1]];
+                    let split = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+                    let head = String::from_utf8(part[..split].to_vec()).unwrap();
+                    let range = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Range: "))
+                        .unwrap()
+                        .to_owned();
+                    (range, part[split + 4..].to_vec())
+                })
+                .collect()
+        }
+
+        /// A file's bytes: short random ones, or now and then more than
+        /// [`SMALL`](super::SMALL), which are read from the file as sent.
+        fn contents() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                4 => prop::collection::vec(any::<u8>(), 0..2000),
+                1 => any::<u64>().prop_map(|seed| {
+                    let mut x = seed | 1;
+                    (0..70_000)
+                        .map(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x as u8
+                        })
+                        .collect()
+                }),
+            ]
+        }
+
+        /// Short ranges and long ones, a few or many, some past the end.
+        fn header(len: usize) -> impl Strategy<Value = String> {
+            let len = len as u64;
+            let at = 0..len.saturating_mul(5) / 4 + 2;
+            let spec = prop_oneof![
+                3 => (at.clone(), 0..16u64).prop_map(|(a, n)| format!("{a}-{}", a + n)),
+                1 => (at.clone(), 0..len.max(1) + 2).prop_map(|(a, n)| format!("{a}-{}", a + n)),
+                1 => at.clone().prop_map(|a| format!("{a}-")),
+                1 => (0..len / 4 + 2).prop_map(|n| format!("-{n}")),
+            ];
+            let specs = prop_oneof![
+                3 => prop::collection::vec(spec.clone(), 1..5),
+                1 => prop::collection::vec(spec, 1..MAX_RANGES + 4),
+            ];
+            specs.prop_map(|specs| format!("bytes={}", specs.join(",")))
+        }
+
+        #[test]
+        fn several_parts_or_the_whole_file_whichever_is_shorter() {
+            let dir = tempfile::tempdir().unwrap();
+            let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+            let path = dir.path().join("large.bin");
+            std::fs::write(&path, &data).unwrap();
+            let (status, headers, body) = fetch(&path, "bytes=0-9,100-109");
+            assert_eq!(status, 206);
+            let boundary = headers["content-type"]
+                .strip_prefix("multipart/byteranges; boundary=")
+                .unwrap();
+            let got = parts(&body, boundary);
+            assert_eq!(
+                got,
+                vec![
+                    ("bytes 0-9/10000".to_owned(), data[0..10].to_vec()),
+                    ("bytes 100-109/10000".to_owned(), data[100..110].to_vec()),
+                ]
+            );
+            // Two parts of a 100-byte file take more than 100 bytes with
+            // their headers: the file is sent.
+            let path = dir.path().join("small.bin");
+            std::fs::write(&path, &data[..100]).unwrap();
+            let (status, headers, body) = fetch(&path, "bytes=0-9,50-59");
+            assert_eq!((status, body.as_slice()), (200, &data[..100]));
+            assert!(!headers.contains_key("content-range"));
+            // Coalesced into one part: a single 206.
+            let (status, headers, body) = fetch(&path, "bytes=0-10,5-20");
+            assert_eq!((status, body.as_slice()), (206, &data[..21]));
+            assert_eq!(headers["content-range"], "bytes 0-20/100");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// For any Range header and file, what is sent is at most the
+            /// file's length, and every byte sent is the file's byte at the
+            /// offset it is sent for.
+            #[test]
+            fn never_more_than_the_file_and_always_its_bytes(
+                (data, range) in contents().prop_flat_map(|data| {
+                    let len = data.len();
+                    (Just(data), header(len))
+                })
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("file.bin");
+                std::fs::write(&path, &data).unwrap();
+                let (status, headers, body) = fetch(&path, &range);
+                match status {
+                    200 => prop_assert!(body == data),
+                    206 => {
+                        prop_assert!(body.len() <= data.len());
+                        let content_type = &headers["content-type"];
+                        match content_type.strip_prefix("multipart/byteranges; boundary=") {
+                            None => {
+                                let (start, end, len) = content_range(&headers["content-range"]);
+                                prop_assert_eq!(len, data.len());
+                                prop_assert!(body[..] == data[start..=end]);
+                            }
+                            Some(boundary) => {
+                                let parts = parts(&body, boundary);
+                                prop_assert!(parts.len() >= 2);
+                                for (range, bytes) in parts {
+                                    let (start, end, len) = content_range(&range);
+                                    prop_assert_eq!(len, data.len());
+                                    prop_assert!(bytes[..] == data[start..=end]);
+                                }
+                            }
+                        }
+                        prop_assert_eq!(&headers["content-length"], &body.len().to_string());
+                    }
+                    416 => prop_assert_eq!(
+                        &headers["content-range"],
+                        &format!("bytes */{}", data.len())
+                    ),
+                    other => prop_assert!(false, "status {}", other),
+                }
+            }
+        }
     }
 }
