@@ -169,18 +169,35 @@ fn environment_as_the_script_sees_it() {
         ]),
         "404"
     );
+    // `..` is resolved before any layer decides (towerkit_core::canonical):
+    // the script runs under its one spelling; climbing above the root is
+    // refused, and an encoded slash never leads out of the script folder.
     assert_eq!(
         curl(&[
-            "-s",
             "--path-as-is",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            &server.url("/cgi-bin/../cgi-bin/env.py")
+            &server.url("/cgi-bin/../cgi-bin/sub/./../sub/deep.sh/x")
         ]),
-        "404"
+        "/cgi-bin/sub/deep.sh|/x\n"
     );
+    for (path, code) in [
+        ("/cgi-bin/../../cgi-bin/env.py", "400"),
+        ("/cgi-bin/..%2Fcgi-bin%2Fenv.py", "404"),
+        ("/cgi-bin/sub/..%2Fenv.py", "404"),
+    ] {
+        assert_eq!(
+            curl(&[
+                "-s",
+                "--path-as-is",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &server.url(path)
+            ]),
+            code,
+            "{path}"
+        );
+    }
 }
 
 #[test]
