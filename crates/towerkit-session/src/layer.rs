@@ -7,10 +7,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
-use http::header::{HeaderValue, ACCEPT, COOKIE, SET_COOKIE};
-use http::{Request, Response};
+use http::header::{HeaderValue, ACCEPT, COOKIE, SET_COOKIE, VARY};
+use http::{HeaderMap, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
+use towerkit_core::header::lists_token;
 use towerkit_core::kept::KeptBytes;
 use towerkit_core::session::SessionFactory;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, ScriptName};
@@ -265,7 +266,7 @@ where
                     let format = Format::negotiate_bytes(this.accept.as_bytes());
                     this.state.set(State::Committing {
                         future: Box::pin(async move {
-                            match session.commit().await {
+                            let mut response = match session.commit().await {
                                 Ok(commit) => {
                                     let mut response = response;
                                     if let Some(cookie) = config.cookie(&attributes, commit) {
@@ -274,7 +275,11 @@ where
                                     response
                                 }
                                 Err(exception) => exception.to_response(format),
-                            }
+                            };
+                            // The session was read: the answer depends on
+                            // the cookie the request came with.
+                            vary_on_cookie(response.headers_mut());
+                            response
                         }),
                     });
                 }
@@ -282,6 +287,34 @@ where
                     return future.as_mut().poll(cx).map(Ok);
                 }
             }
+        }
+    }
+}
+
+/// Adds `Cookie` to `Vary` once, merged with the names already there into
+/// one header (a layer above that rewrites `Vary` keeps them all).
+fn vary_on_cookie(headers: &mut HeaderMap) {
+    let values = headers.get_all(VARY);
+    if lists_token(values.iter(), "cookie") || lists_token(values.iter(), "*") {
+        return;
+    }
+    let existing: Result<Vec<&str>, _> = values.iter().map(HeaderValue::to_str).collect();
+    let merged = existing.ok().and_then(|existing| {
+        let mut names: Vec<&str> = existing
+            .into_iter()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        names.push("cookie");
+        HeaderValue::from_str(&names.join(", ")).ok()
+    });
+    match merged {
+        Some(value) => {
+            headers.insert(VARY, value);
+        }
+        // A value that is not text is left as it is, beside ours.
+        None => {
+            headers.append(VARY, HeaderValue::from_static("cookie"));
         }
     }
 }
@@ -394,6 +427,52 @@ mod tests {
         assert_eq!(res.text(), "1");
         let set = res.header("set-cookie").unwrap();
         assert!(!set.contains("forged"), "a new id: {set}");
+    }
+
+    #[tokio::test]
+    async fn answers_that_read_the_session_vary_on_cookie() {
+        let mut client = client(SessionLayer::new(MemoryStore::default()));
+        let res = client.get("/other").send().await.unwrap();
+        assert_eq!(res.header("vary"), None, "untouched: the same for everyone");
+        for path in ["/peek", "/count", "/peek", "/logout"] {
+            let res = client.get(path).send().await.unwrap();
+            let vary: Vec<_> = res.headers().get_all("vary").iter().collect();
+            assert_eq!(vary, ["cookie"], "{path}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cookie_joins_the_vary_the_app_set() {
+        let app = handler(|req: Request<Body>| async move {
+            let session =
+                SessionFactory::of(&req).ok_or_else(HttpException::internal_server_error)?;
+            let _: Option<u64> = session.get("n").await?;
+            let mut response = Response::new(Body::from("read"));
+            let set: &[&'static str] = match req.uri().path() {
+                "/encoding" => &["Accept-Encoding"],
+                "/two" => &["accept-encoding", "origin"],
+                "/already" => &["Accept, Cookie"],
+                "/any" => &["*"],
+                _ => &[],
+            };
+            for value in set {
+                response
+                    .headers_mut()
+                    .append(VARY, HeaderValue::from_static(value));
+            }
+            Ok::<_, BoxError>(response)
+        });
+        let mut client = TestClient::new(SessionLayer::new(MemoryStore::default()).layer(app));
+        for (path, expected) in [
+            ("/encoding", &["Accept-Encoding, cookie"][..]),
+            ("/two", &["accept-encoding, origin, cookie"]),
+            ("/already", &["Accept, Cookie"]),
+            ("/any", &["*"]),
+        ] {
+            let res = client.get(path).send().await.unwrap();
+            let vary: Vec<_> = res.headers().get_all("vary").iter().collect();
+            assert_eq!(vary, expected, "{path}");
+        }
     }
 
     #[tokio::test]
