@@ -2,12 +2,18 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{towerkit, Stack};
 
 /// Runs `towerkit check` and `towerkit serve` on a bad stack file; both must
 /// exit with status 2 and print the same message on stderr.
 fn refused(toml: &str) -> String {
-    let stack = Stack::new(toml);
+    refused_stack(&Stack::new(toml))
+}
+
+/// [`refused`] for a stack already written.
+fn refused_stack(stack: &Stack) -> String {
     let check = stack.check();
     assert_eq!(check.status.code(), Some(2), "check should exit 2");
     let serve = towerkit()
@@ -104,6 +110,111 @@ fn reference_cycle() {
     assert_eq!(
         msg,
         ":9:12: [pipeline.inner] key `pipeline`: reference cycle: site -> inner -> site"
+    );
+}
+
+/// A stack whose `[pipeline.main]` lists `pipeline`, with a form login
+/// (`auth`), sessions, recursion and error documents to choose from.
+fn layered(pipeline: &str, methods: &str) -> String {
+    format!(
+        r#"[pipeline.main]
+pipeline = {pipeline}
+
+[filter.sessions]
+use = "session"
+
+[filter.auth]
+use = "login"
+methods = {methods}
+users = "users.htpasswd"
+protect = ["/private"]
+
+[filter.recursive]
+use = "recursive"
+
+[filter.documents]
+use = "error-documents"
+404 = "/404.html"
+
+[app.site]
+use = "echo"
+"#
+    )
+}
+
+/// Like `refused`, with the demo's users beside the stack file.
+fn refused_with_users(toml: &str) -> String {
+    let stack = Stack::new(toml);
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/users.htpasswd"),
+        stack.path().join("users.htpasswd"),
+    )
+    .unwrap();
+    refused_stack(&stack)
+}
+
+#[test]
+fn a_filter_that_needs_another_outside_it() {
+    // The form login keeps the user in a session: without one before it,
+    // no one could ever log in.
+    let msg = refused_with_users(&layered(r#"["auth", "site"]"#, r#"["form", "basic"]"#));
+    assert_eq!(
+        msg,
+        ":9:11: [filter.auth] key `methods`: \"form\" without \"ticket\" keeps the login in a \
+         session: put a filter with use = \"session\" before it in [pipeline.main]"
+    );
+    // Listed, but inside it.
+    let msg = refused_with_users(&layered(r#"["auth", "sessions", "site"]"#, r#"["form"]"#));
+    assert_eq!(
+        msg,
+        ":9:11: [filter.auth] key `methods`: \"form\" without \"ticket\" keeps the login in a \
+         session: [filter.sessions] comes after it: list it before it in [pipeline.main]"
+    );
+    // Error documents are fetched through a recursive layer.
+    let msg = refused_with_users(&layered(
+        r#"["documents", "recursive", "site"]"#,
+        r#"["basic"]"#,
+    ));
+    assert_eq!(
+        msg,
+        ":16:1: [filter.documents]: error documents are fetched through the stack again, by a \
+         recursive layer: [filter.recursive] comes after it: list it before it in [pipeline.main]"
+    );
+}
+
+#[test]
+fn filters_with_what_they_need_outside_them_pass() {
+    for (pipeline, methods) in [
+        (
+            r#"["sessions", "auth", "recursive", "documents", "site"]"#,
+            r#"["form", "basic"]"#,
+        ),
+        // Basic needs no session.
+        (r#"["auth", "site"]"#, r#"["basic"]"#),
+    ] {
+        let stack = Stack::new(&layered(pipeline, methods));
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/users.htpasswd"),
+            stack.path().join("users.htpasswd"),
+        )
+        .unwrap();
+        let check = stack.check();
+        assert!(
+            check.status.success(),
+            "{pipeline}: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    // The README's demo stack.
+    let demo = towerkit()
+        .arg("check")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/towerkit.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
     );
 }
 

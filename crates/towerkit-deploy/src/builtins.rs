@@ -43,12 +43,16 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.filter("http-exceptions", http_exceptions);
     registry.filter("proxy-fix", proxy_fix);
     registry.filter("gzip", gzip);
-    registry.filter("session", session);
+    registry
+        .filter("session", session)
+        .provides("session", "session");
     registry.filter("login", login);
     registry.app("cgi", cgi);
     registry.app("proxy", proxy);
     registry.file_handler("cgi", |path| boxed_app(Cgi::script(path)));
-    registry.filter("recursive", recursive);
+    registry
+        .filter("recursive", recursive)
+        .provides("recursive", "recursive");
     registry.filter("error-documents", error_documents);
     registry.filter("access-log", access_log);
 }
@@ -98,7 +102,8 @@ fn recursive(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
 }
 
 /// `use = "error-documents"`: every key a status, every value the path of
-/// its page (`404 = "/errors/404.html"`).
+/// its page (`404 = "/errors/404.html"`). Needs a `recursive` filter
+/// outside it, which fetches the pages.
 fn error_documents(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let mut layer = ErrorDocumentsLayer::new();
     let mut mapped = 0;
@@ -116,6 +121,11 @@ fn error_documents(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError>
         return Err(section
             .section_error("map at least one status to a page, e.g. 404 = \"/errors/404.html\""));
     }
+    section.needs(
+        "recursive",
+        None,
+        "error documents are fetched through the stack again, by a recursive layer",
+    );
     Ok(Filter::layer(layer))
 }
 
@@ -459,7 +469,8 @@ struct TicketTable {
 /// `users` (htpasswd), `digest_users` (htdigest), `realm`, `protect`,
 /// `login_path`, `logout_path`, `form_template`, and a `ticket` table
 /// (`secret`, `digest`, `cookie_name`, `include_ip`, `timeout`, `secure`,
-/// `http_only`).
+/// `http_only`). `form` without `ticket` needs a `session` filter outside
+/// it, which keeps the login.
 fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let names: Vec<String> = section.require("methods")?;
     let mut methods = Vec::new();
@@ -479,6 +490,13 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     }
     if methods.is_empty() {
         return Err(section.error("methods", "name at least one: form, basic, digest, ticket"));
+    }
+    if methods.contains(&LoginMethod::Form) && !methods.contains(&LoginMethod::Ticket) {
+        section.needs(
+            "session",
+            Some("methods"),
+            "\"form\" without \"ticket\" keeps the login in a session",
+        );
     }
     let htpasswd = match section.path("users")? {
         Some(path) => Some(HtpasswdFile::open(&path).map_err(|err| section.error("users", err))?),

@@ -53,6 +53,7 @@ mod error;
 mod loader;
 mod options;
 mod registry;
+mod requirements;
 mod section;
 mod server;
 mod tree;

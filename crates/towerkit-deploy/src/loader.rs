@@ -75,6 +75,8 @@ pub(crate) fn load(
         }
         unused.push(format!("{}.{name}", kind.as_str()));
     }
+    // What filters need from the ones outside them, along the served stack.
+    crate::requirements::check(registry, &tree)?;
     let (app, tree) = match &server.access_log {
         Some(writer) => (
             crate::registry::boxed_app(tower_layer::Layer::layer(
@@ -202,7 +204,10 @@ impl<'s> Loader<'s> {
         for filter in filters.iter().rev() {
             app = filter.apply(app);
         }
-        Ok((app, Node::new(format!("pipeline {}", def.name), nodes)))
+        let mut node = Node::new(format!("pipeline {}", def.name), nodes);
+        node.section = Some(format!("pipeline.{}", def.name));
+        node.pipeline = Some(def.name.to_owned());
+        Ok((app, node))
     }
 
     fn made_by_factory(&mut self, def: &'s SectionDef<'s>) -> Result<(BoxApp, Node), ConfigError> {
@@ -220,6 +225,7 @@ impl<'s> Loader<'s> {
             loader: self,
             def,
             children: Vec::new(),
+            needs: Vec::new(),
         };
         let app = factory(&mut section)?;
         let description = format!("{} {factory_name:?}", def.kind.as_str());
@@ -229,7 +235,10 @@ impl<'s> Loader<'s> {
             def.kind.as_str(),
             def.name
         );
-        Ok((app, Node::new(label, section.children)))
+        let mut node = Node::new(label, section.children);
+        node.section = Some(section.options.label().to_owned());
+        node.needs = section.needs;
+        Ok((app, node))
     }
 
     /// Builds the filter called `name`.
@@ -256,15 +265,24 @@ impl<'s> Loader<'s> {
             loader: self,
             def,
             children: Vec::new(),
+            needs: Vec::new(),
         };
         let filter = factory(&mut section)?;
         section
             .options
             .finish(&format!("filter {factory_name:?}"))?;
-        let node = Node::new(
+        let mut node = Node::new(
             format!("filter {} (use = {factory_name:?})", def.name),
             section.children,
         );
+        node.section = Some(section.options.label().to_owned());
+        node.needs = section.needs;
+        node.provides = self
+            .registry
+            .provides
+            .get(&factory_name)
+            .cloned()
+            .unwrap_or_default();
         self.filters_built.insert(def.name);
         Ok((filter, node))
     }

@@ -205,6 +205,8 @@ pub struct Registry {
     pub(crate) composites: BTreeMap<String, AppFactory>,
     pub(crate) filters: BTreeMap<String, FilterFactory>,
     pub(crate) file_handlers: BTreeMap<String, FileHandlerFactory>,
+    /// What the filters of a factory provide to what stands inside them.
+    pub(crate) provides: BTreeMap<String, Vec<String>>,
 }
 
 impl fmt::Debug for Registry {
@@ -217,6 +219,7 @@ impl fmt::Debug for Registry {
                 "file_handlers",
                 &self.file_handlers.keys().collect::<Vec<_>>(),
             )
+            .field("provides", &self.provides)
             .finish()
     }
 }
@@ -260,6 +263,38 @@ impl Registry {
     {
         self.filters.insert(name.to_owned(), Arc::new(factory));
         self
+    }
+
+    /// Declares that every filter the factory `filter` makes provides
+    /// `capability` to the filters and apps inside it, the ones a
+    /// [`Section::needs`] names. The built-ins: `session` (by `use =
+    /// "session"`: a `SessionFactory` in every request) and `recursive` (by
+    /// `use = "recursive"`: a `Recursive` handle in every request).
+    ///
+    /// ```
+    /// use towerkit_deploy::{Filter, Registry};
+    ///
+    /// let mut registry = Registry::with_builtins();
+    /// // A session layer of one's own, good enough for the form login.
+    /// registry
+    ///     .filter("my-sessions", |_| Ok(Filter::new(|app| app)))
+    ///     .provides("my-sessions", "session");
+    /// ```
+    pub fn provides(&mut self, filter: &str, capability: &str) -> &mut Self {
+        let provided = self.provides.entry(filter.to_owned()).or_default();
+        if !provided.iter().any(|c| c == capability) {
+            provided.push(capability.to_owned());
+        }
+        self
+    }
+
+    /// The filter factories that provide `capability`, by name.
+    pub(crate) fn filter_names_providing(&self, capability: &str) -> Vec<&str> {
+        self.provides
+            .iter()
+            .filter(|(_, provided)| provided.iter().any(|c| c == capability))
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     /// Registers a file handler: what a document root (`use = "urlparser"`)

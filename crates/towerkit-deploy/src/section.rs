@@ -8,6 +8,7 @@ use crate::error::ConfigError;
 use crate::loader::Loader;
 use crate::options::Options;
 use crate::registry::{BoxApp, FileHandlerFactory};
+use crate::requirements::Need;
 use crate::tree::Node;
 
 /// One section being built by its factory.
@@ -20,6 +21,7 @@ pub struct Section<'l, 's> {
     pub(crate) loader: &'l mut Loader<'s>,
     pub(crate) def: &'s SectionDef<'s>,
     pub(crate) children: Vec<Node>,
+    pub(crate) needs: Vec<Need>,
 }
 
 impl Section<'_, '_> {
@@ -73,6 +75,33 @@ impl Section<'_, '_> {
             .keys()
             .cloned()
             .collect()
+    }
+
+    /// Declares that what this section builds works only inside a filter
+    /// that provides `capability` (see [`Registry::provides`]): one listed
+    /// before it in its pipeline, or in a pipeline around the composite
+    /// that mounts it. `key` is the option that makes it so (none when the
+    /// section always needs it); `why` starts the error, which the loader
+    /// ends with the fix:
+    ///
+    /// ```text
+    /// stack.toml:12:11: [filter.auth] key `methods`: "form" without "ticket" keeps the login in a session: put a filter with use = "session" before it in [pipeline.main]
+    /// ```
+    ///
+    /// Needs are checked along the served stack once it is built; a
+    /// section that is not served has no outside to check.
+    ///
+    /// [`Registry::provides`]: crate::Registry::provides
+    pub fn needs(&mut self, capability: &str, key: Option<&str>, why: impl Into<String>) {
+        let at = match key {
+            Some(key) => self.options.error(key, ""),
+            None => self.options.section_error(""),
+        };
+        self.needs.push(Need {
+            capability: capability.to_owned(),
+            why: why.into(),
+            at,
+        });
     }
 
     /// Like [`Section::app`], for an option that must be present.

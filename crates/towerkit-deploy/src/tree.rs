@@ -2,16 +2,34 @@
 
 use std::fmt;
 
+use crate::requirements::Need;
+
 /// One element of an assembled stack and what it contains.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     label: String,
     children: Vec<Node>,
+    /// Its section, as `kind.name` (none for a server's wrapper).
+    pub(crate) section: Option<String>,
+    /// For a pipeline, its name: its children stand each inside the ones
+    /// before it.
+    pub(crate) pipeline: Option<String>,
+    /// What it provides to what stands inside it (a filter).
+    pub(crate) provides: Vec<String>,
+    /// What it needs from the filters outside it.
+    pub(crate) needs: Vec<Need>,
 }
 
 impl Node {
     pub(crate) fn new(label: String, children: Vec<Node>) -> Self {
-        Node { label, children }
+        Node {
+            label,
+            children,
+            section: None,
+            pipeline: None,
+            provides: Vec::new(),
+            needs: Vec::new(),
+        }
     }
 
     /// Puts `prefix` before the label (`"/cgi-bin" = app scripts …`).
