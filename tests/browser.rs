@@ -1,15 +1,19 @@
-//! The dashboard in a real browser: headless Chromium, driven over
-//! WebDriver, logs in through the form, sees the protected page, receives
-//! server-sent events through gzip in an `EventSource`, flips a switch,
-//! reloads and is still logged in, and logs out. A screenshot is left in
-//! `target/tmp/dashboard.png`.
+//! Stacks in a real browser: headless Chromium, driven over WebDriver.
+//!
+//! - The dashboard: logs in through the form, sees the protected page,
+//!   receives server-sent events through gzip in an `EventSource`, flips a
+//!   switch, reloads and is still logged in, and logs out. A screenshot is
+//!   left in `target/tmp/dashboard.png`.
+//! - The README's demo stack: once logged out, neither going back in the
+//!   history nor visiting again shows the protected page, from the
+//!   browser's cache or its back/forward cache.
 
 mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{example, free_port, require, Running};
+use common::{example, free_port, require, towerkit, Running};
 use fantoccini::{Client, ClientBuilder, Locator};
 
 /// chromedriver on a free loopback port, killed when dropped.
@@ -61,18 +65,8 @@ async fn text_until(client: &Client, css: &str, ok: impl Fn(&str) -> bool) -> St
     panic!("{css} never became right; last {last:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn dashboard_in_headless_chromium() {
-    if !require("chromium") || !require("chromedriver") {
-        return;
-    }
-    let server = {
-        let mut command = example("dashboard");
-        command.arg("127.0.0.1:0");
-        Running::start_command(command)
-    };
-    let base = format!("https://127.0.0.1:{}", server.addr().port());
-    let driver = Driver::start();
+/// A headless Chromium session through `driver`.
+async fn headless_chromium(driver: &Driver) -> Client {
     // Two rustls providers are compiled in (the WebDriver client's and
     // towerkit's): say which one this process uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -89,27 +83,28 @@ async fn dashboard_in_headless_chromium() {
         serde_json::Value::Object(map) => map,
         _ => unreachable!(),
     };
-    let client = ClientBuilder::rustls()
+    ClientBuilder::rustls()
         .expect("a TLS connector")
         .capabilities(capabilities)
         .connect(&format!("http://127.0.0.1:{}", driver.port))
         .await
-        .expect("a WebDriver session");
+        .expect("a WebDriver session")
+}
 
-    // The protected page sends the browser to the form.
-    client.goto(&format!("{base}/")).await.unwrap();
-    let password = client
+/// Fills the login form on the page and sends it.
+async fn log_in(client: &Client, user: &str, password: &str) {
+    let password_input = client
         .find(Locator::Css("input[name=password]"))
         .await
-        .unwrap();
+        .expect("the login form");
     client
         .find(Locator::Css("input[name=username]"))
         .await
         .unwrap()
-        .send_keys("admin")
+        .send_keys(user)
         .await
         .unwrap();
-    password.send_keys("hub").await.unwrap();
+    password_input.send_keys(password).await.unwrap();
     client
         .find(Locator::Css("button[type=submit]"))
         .await
@@ -117,6 +112,25 @@ async fn dashboard_in_headless_chromium() {
         .click()
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_in_headless_chromium() {
+    if !require("chromium") || !require("chromedriver") {
+        return;
+    }
+    let server = {
+        let mut command = example("dashboard");
+        command.arg("127.0.0.1:0");
+        Running::start_command(command)
+    };
+    let base = format!("https://127.0.0.1:{}", server.addr().port());
+    let driver = Driver::start();
+    let client = headless_chromium(&driver).await;
+
+    // The protected page sends the browser to the form.
+    client.goto(&format!("{base}/")).await.unwrap();
+    log_in(&client, "admin", "hub").await;
 
     // The dashboard: who, the devices, and live events through gzip.
     assert_eq!(
@@ -177,5 +191,81 @@ async fn dashboard_in_headless_chromium() {
         .find(Locator::Css("input[name=password]"))
         .await
         .expect("the login form after logging out");
+    client.close().await.unwrap();
+}
+
+/// What the browser shows at `/private/` once it has settled: `true` for
+/// the login form, `false` for the protected page (at most 10 s; the
+/// protected page may be on the way to the form, so it is looked at again).
+async fn shows_the_login_form(client: &Client) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let source = client.source().await.unwrap_or_default();
+        if source.contains("name=\"password\"") && !source.contains(PRIVATE_TEXT) {
+            return true;
+        }
+        if Instant::now() > deadline {
+            eprintln!("the page shown: {source}");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The heading of the demo's protected page.
+const PRIVATE_TEXT: &str = "You are logged in";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_private_page_after_logging_out() {
+    if !require("chromium") || !require("chromedriver") {
+        return;
+    }
+    // The README's demo stack, as the README serves it.
+    let mut command = towerkit();
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["serve", "examples/demo/towerkit.toml"])
+        .args(["--listen", "127.0.0.1:0"]);
+    let server = Running::start_command(command);
+    let driver = Driver::start();
+    let client = headless_chromium(&driver).await;
+
+    // Logged in through the form, the protected page.
+    client.goto(&server.url("/private/")).await.unwrap();
+    log_in(&client, "demo", "demo").await;
+    assert_eq!(
+        text_until(&client, "h1", |t| t == PRIVATE_TEXT).await,
+        PRIVATE_TEXT
+    );
+    // Visited twice, as one does: the browser has had every chance to
+    // keep it.
+    client.goto(&server.url("/")).await.unwrap();
+    client.goto(&server.url("/private/")).await.unwrap();
+    text_until(&client, "h1", |t| t == PRIVATE_TEXT).await;
+
+    // Logging out with the page's own link: back home.
+    client
+        .find(Locator::Css("a[href='/logout']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(&client, "h1", |t| !t.is_empty() && t != PRIVATE_TEXT).await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
+
+    // Back in the history: the page is asked for again, and the form shown.
+    client.back().await.unwrap();
+    assert!(
+        shows_the_login_form(&client).await,
+        "going back after logging out showed the protected page"
+    );
+    // Visiting it again: the same.
+    client.goto(&server.url("/")).await.unwrap();
+    client.goto(&server.url("/private/")).await.unwrap();
+    assert!(
+        shows_the_login_form(&client).await,
+        "visiting again after logging out showed the protected page"
+    );
     client.close().await.unwrap();
 }

@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::{Body, BoxError, HttpException};
 
+use crate::cache::private;
 use crate::layer::{Asker, Config};
 
 pin_project_lite::pin_project! {
@@ -24,7 +25,8 @@ pin_project_lite::pin_project! {
     #[project = StateProj]
     enum State<F> {
         // Who the client is was known at the call. A 401 from the stack is
-        // turned into the challenge when no user was found.
+        // turned into the challenge when no user was found; `challenge` is
+        // `None` when a user was set upstream (the answer is private).
         Called {
             #[pin]
             future: F,
@@ -74,7 +76,8 @@ where
                     Some((asker, config)) if asks_for_a_user(&answer) => {
                         Poll::Ready(Ok(config.challenge_to(&asker, false)))
                     }
-                    _ => Poll::Ready(answer),
+                    Some(_) => Poll::Ready(answer),
+                    None => Poll::Ready(private(answer)),
                 }
             }
             StateProj::Identifying { future } => future.as_mut().poll(cx),

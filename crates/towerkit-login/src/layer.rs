@@ -1,6 +1,7 @@
 //! The login layer: who the client is, and the challenge when it must say.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use towerkit_core::{
     RemoteUser, RetryAfter, ScriptName,
 };
 
+use crate::cache::{own_page, private};
 use crate::digest::{expected_response, parse_params, NonceCheck, Nonces};
 use crate::future::{asks_for_a_user, ResponseFuture};
 use crate::throttle::{Throttle, Verdict};
@@ -29,6 +31,16 @@ use crate::users::Authenticator;
 
 /// The session key the form login keeps the user under.
 pub const SESSION_USER: &str = "towerkit.user";
+
+/// Logged (once per layer) when the form login finds no session.
+const NO_SESSION_LOG: &str = "the form login keeps the user in a session, and requests reach it with none: \
+     no one can log in with the form. Put a session layer before the login layer (outside it): \
+     `towerkit_session::SessionLayer`, or in a stack file a filter with use = \"session\" listed \
+     before the login filter in the pipeline (or log in with tickets: the ticket method and options)";
+
+/// The detail of the page that answers a login when there is no session.
+const NO_SESSION_PAGE: &str = "The server is misconfigured: the login cannot be kept \
+     (the form login has no session layer before it). The error is in the server's log.";
 
 /// A way to log in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +106,8 @@ pub(crate) struct Config {
     nonces: Nonces,
     throttle: Throttle,
     form: String,
+    /// Whether the log was told that the form login has no session.
+    told_no_session: AtomicBool,
 }
 
 /// Logs users in. See the [crate documentation](crate).
@@ -127,6 +141,7 @@ impl LoginLayer {
                 nonces: Nonces::new(Duration::from_secs(300)),
                 throttle: Throttle::default(),
                 form: DEFAULT_FORM.to_owned(),
+                told_no_session: AtomicBool::new(false),
             }),
         }
     }
@@ -273,10 +288,10 @@ impl Config {
     /// [`challenge`](Self::challenge), from what was kept of the request.
     pub(crate) fn challenge_to(&self, asker: &Asker, stale: bool) -> Response<Body> {
         let format = Format::negotiate_bytes(asker.accept.as_bytes());
-        match &asker.login_page {
+        own_page(match &asker.login_page {
             Some(page) if !stale => HttpException::see_other(page).to_response(format),
             _ => HttpException::unauthorized(self.challenge_headers(stale)).to_response(format),
-        }
+        })
     }
 
     /// What a challenge needs of `req`, kept for after the stack answers.
@@ -404,6 +419,25 @@ impl Config {
         Ok(ok)
     }
 
+    /// Whether a login is kept with no session: in a ticket this layer
+    /// both issues and reads.
+    fn keeps_logins_without_a_session(&self) -> bool {
+        self.ticket.is_some() && self.has(LoginMethod::Ticket)
+    }
+
+    /// The session of a form login's request. None, when the login needs
+    /// one, is a misconfigured stack: said once per layer in the log.
+    fn session<B>(&self, req: &Request<B>) -> Option<SessionFactory> {
+        let session = SessionFactory::of(req);
+        if session.is_none()
+            && !self.keeps_logins_without_a_session()
+            && !self.told_no_session.swap(true, Ordering::Relaxed)
+        {
+            tracing::error!("{NO_SESSION_LOG}");
+        }
+        session
+    }
+
     async fn identify<B>(&self, req: &Request<B>) -> Identity {
         match self.authorization(req) {
             Some((LoginMethod::Basic, credentials)) => return self.basic(req, credentials).await,
@@ -411,7 +445,7 @@ impl Config {
             None => {}
         }
         if self.has(LoginMethod::Form) && req.headers().contains_key(COOKIE) {
-            if let Some(session) = SessionFactory::of(req) {
+            if let Some(session) = self.session(req) {
                 if let Ok(Some(name)) = session.get::<String>(SESSION_USER).await {
                     return Identity::User(Found {
                         name,
@@ -584,6 +618,7 @@ impl Config {
 
     async fn login_form(&self, req: Request<()>, body: Body) -> Response<Body> {
         let action = format!("{}{}", ScriptName::of(&req), self.login_path);
+        let session = self.session(&req);
         if req.method() != Method::POST {
             let next = req
                 .uri()
@@ -597,6 +632,12 @@ impl Config {
                 .and_then(|v| safe_next(&v).map(str::to_owned))
                 .unwrap_or_else(|| "/".to_owned());
             return self.form_page(&action, &next, "", StatusCode::OK);
+        }
+        if session.is_none() && !self.keeps_logins_without_a_session() {
+            // Saying "logged in" would send the user round in circles.
+            return HttpException::internal_server_error()
+                .with_detail(NO_SESSION_PAGE)
+                .response_for(&req);
         }
         let Ok(Some(body)) = body.to_bytes_limited(16 * 1024).await else {
             return HttpException::payload_too_large().response_for(&req);
@@ -623,7 +664,7 @@ impl Config {
                 let mut response = HttpException::see_other(&next).response_for(&req);
                 response.headers_mut().remove(CONTENT_TYPE);
                 *response.body_mut() = Body::empty();
-                if let Some(session) = SessionFactory::of(&req) {
+                if let Some(session) = session {
                     let stored = async {
                         session.insert(SESSION_USER, user).await?;
                         session.cycle_id().await
@@ -711,10 +752,10 @@ where
             let mut req = Request::from_parts(parts, ());
             let path = path_info(&req);
             if config.has(LoginMethod::Form) && path == config.login_path {
-                return Ok(config.login_form(req, body).await);
+                return Ok(own_page(config.login_form(req, body).await));
             }
             if config.answers(&req) {
-                return Ok(config.logout(req).await);
+                return Ok(own_page(config.logout(req).await));
             }
             let already = req.extensions().get::<RemoteUser>().is_some();
             let mut reissue = None;
@@ -722,7 +763,7 @@ where
             let mut user_set = already;
             if !already {
                 match config.identify(&req).await {
-                    Identity::Refused(response) => return Ok(response),
+                    Identity::Refused(response) => return Ok(own_page(response)),
                     Identity::User(found) => {
                         let user = RemoteUser {
                             name: found.name,
@@ -748,6 +789,8 @@ where
                 .await
                 .map_err(Into::into)?;
             let answer = inner.call(req).await.map_err(Into::into);
+            // An answer for a user is for no one else.
+            let answer = if user_set { private(answer) } else { answer };
             let mut response = match asker {
                 Some(asker) if asks_for_a_user(&answer) => config.challenge_to(&asker, false),
                 _ => answer?,
@@ -904,5 +947,49 @@ mod tests {
         let future = service.call(req);
         assert!(read.is_unique(), "the login layer shares the read buffer");
         assert_eq!(future.await.unwrap().status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_form_login_with_no_session_says_the_stack_is_wrong() {
+        // No session layer before the login: the form still shows, but a
+        // login, which could not be kept, is answered 500.
+        let mut client = TestClient::new(layer(&[LoginMethod::Form]).layer(app()));
+        let form = client.get("/login").send().await.unwrap();
+        assert_eq!(form.status(), StatusCode::OK);
+        for _ in 0..2 {
+            let res = client
+                .post("/login")
+                .header("accept", "text/html")
+                .form(&[
+                    ("username", "ada"),
+                    ("password", "secret"),
+                    ("next", "/private"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(res.header("location"), None);
+            assert!(res.header("set-cookie").is_none());
+            let page = res.text();
+            assert!(page.contains("misconfigured"), "{page}");
+            assert!(page.contains("no session layer before it"), "{page}");
+        }
+        // Tickets keep the login without a session.
+        let methods = [LoginMethod::Form, LoginMethod::Ticket];
+        let with_tickets = layer(&methods).ticket(TicketOptions::new("a secret of the tests"));
+        let mut client = TestClient::new(with_tickets.layer(app()));
+        let res = client
+            .post("/login")
+            .form(&[
+                ("username", "ada"),
+                ("password", "secret"),
+                ("next", "/private"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(client.get("/private").send().await.unwrap().text(), "ada");
     }
 }

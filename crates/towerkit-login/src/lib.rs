@@ -25,6 +25,15 @@
 //! - **When to challenge**: paths under `protect` need a user; any 401 from
 //!   the app becomes the challenge (browsers, which accept `text/html`, are
 //!   sent to the form when there is one). A user set upstream passes.
+//! - **Caching**: an answer for a user (and so every answer under
+//!   `protect`) is `Cache-Control: private, no-store` unless the app chose
+//!   `private` or `no-store` itself; the layer's own pages are `no-store`.
+//!   No shared cache keeps them for others, and no browser shows them again
+//!   after logout.
+//! - **Sessions**: the form login keeps the user in the session of a
+//!   session layer outside this one (`towerkit-session`), unless logins are
+//!   kept in tickets (the ticket method, with its options). Without one, the
+//!   first request to the form logs an error and logging in answers 500.
 //!
 //! ```no_run
 //! use tower::Layer;
@@ -40,6 +49,7 @@
 
 #![warn(missing_docs)]
 
+mod cache;
 pub mod digest;
 mod future;
 mod layer;
