@@ -15,10 +15,11 @@ use http::{Method, Request, Response, StatusCode};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 use tower_layer::Layer;
 use tower_service::Service;
+use towerkit_core::canonical::{canonical_path, canonicalize};
 use towerkit_core::kept::KeptBytes;
 use towerkit_core::session::SessionFactory;
 use towerkit_core::{
-    escape_html, path_info, Body, BoxError, ConnectionInfo, Format, HttpException, OriginalUri,
+    client_addr, escape_html, path_info, Body, BoxError, Format, HttpException, OriginalUri,
     RemoteUser, RetryAfter, ScriptName,
 };
 
@@ -160,8 +161,22 @@ impl LoginLayer {
     }
 
     /// Path prefixes (below the layer's mount) that need a user.
+    ///
+    /// A prefix protects itself and every path below it, segment by
+    /// segment: `/private` protects `/private`, `/private/` and
+    /// `/private/a`, not `/privateer`. Prefixes and request paths are
+    /// compared in their canonical spelling
+    /// ([`towerkit_core::canonical`]): `/%70rivate/`, `//private/` and
+    /// `/x/../private/` are all `/private/`, the path every layer after this
+    /// one sees, so no other spelling reaches a protected file or mount.
     pub fn protect(mut self, prefixes: Vec<String>) -> Self {
-        self.config().protect = prefixes;
+        self.config().protect = prefixes
+            .into_iter()
+            .map(|prefix| match canonical_path(&prefix) {
+                Ok(canonical) => canonical.into_owned(),
+                Err(_) => prefix,
+            })
+            .collect();
         self
     }
 
@@ -355,7 +370,9 @@ impl Config {
 
     fn ip<B>(&self, req: &Request<B>) -> Option<IpAddr> {
         let include = self.ticket.as_ref().is_some_and(|(o, _)| o.include_ip);
-        include.then(|| ConnectionInfo::of(req).remote_addr.ip())
+        include
+            .then(|| client_addr(req).map(|addr| addr.ip()))
+            .flatten()
     }
 
     fn ticket_cookie(&self, value: &str, remove: bool) -> Option<HeaderValue> {
@@ -393,10 +410,7 @@ impl Config {
         user: &str,
         password: &str,
     ) -> Result<bool, Response<Body>> {
-        let keys = [
-            format!("user:{user}"),
-            format!("ip:{}", ConnectionInfo::of(req).remote_addr.ip()),
-        ];
+        let keys = [format!("user:{user}"), client_key(req)];
         match self.throttle.verdict(&keys) {
             Verdict::Locked(seconds) => {
                 tracing::warn!(user, "too many failed logins: refused for now");
@@ -528,10 +542,7 @@ impl Config {
             NonceCheck::Stale => return refuse(true),
             NonceCheck::Fresh => {}
         }
-        let keys = [
-            format!("user:{user}"),
-            format!("ip:{}", ConnectionInfo::of(req).remote_addr.ip()),
-        ];
+        let keys = [format!("user:{user}"), client_key(req)];
         if let Verdict::Locked(seconds) = self.throttle.verdict(&keys) {
             return Identity::Refused(
                 HttpException::too_many_requests(Some(RetryAfter::Seconds(seconds)))
@@ -708,6 +719,16 @@ impl Config {
     }
 }
 
+/// The throttle's key for the client: its address, or `ip:unknown` for a
+/// client no server told us of (never loopback: see
+/// [`client_addr`]).
+fn client_key<B>(req: &Request<B>) -> String {
+    match client_addr(req) {
+        Some(addr) => format!("ip:{}", addr.ip()),
+        None => "ip:unknown".to_owned(),
+    }
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -729,8 +750,12 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let config = &self.config;
+        // Decide on the path every layer after this one will see.
+        if let Err(bad) = canonicalize(&mut req) {
+            return ResponseFuture::answered(HttpException::from(bad).response_for(&req));
+        }
         if !config.answers(&req) {
             // Who the client is is known now, without waiting on anything:
             // the usual request, which holds no credentials.
