@@ -31,6 +31,9 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 /// max_request_body = "16MiB"
 /// max_connections = 10000
 /// max_concurrent_streams = 200
+/// body_timeout = "20s"                  # then the body must keep up…
+/// body_min_rate = "500B"                # …this many bytes a second (408)
+/// send_timeout = "60s"                  # a client that stops reading is dropped
 /// access_log = "access.log"             # or "-" for stderr
 /// ```
 #[derive(Clone, Debug)]
@@ -44,7 +47,8 @@ pub struct ServerOptions {
     /// `shutdown_grace`: how long in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
     /// `header_timeout`, `keep_alive_timeout`, `max_header_size`,
-    /// `max_request_body`, `max_connections`, `max_concurrent_streams`.
+    /// `max_request_body`, `max_connections`, `max_concurrent_streams`,
+    /// `body_timeout`, `body_min_rate`, `send_timeout`.
     pub limits: Limits,
     /// `access_log`: a path, or `-` for stderr. The served stack is wrapped
     /// in an access log when it is given.
@@ -236,6 +240,21 @@ impl ServerOptions {
                 return Err(section.error("max_concurrent_streams", "must be at least 1"));
             }
             limits.max_concurrent_streams = count;
+        }
+        if let Some(timeout) = section.get::<HumanDuration>("body_timeout")? {
+            if timeout.0.is_zero() {
+                return Err(section.error("body_timeout", "must be more than 0"));
+            }
+            limits.body_timeout = timeout.0;
+        }
+        if let Some(rate) = section.get::<ByteSize>("body_min_rate")? {
+            limits.body_min_rate = rate.0;
+        }
+        if let Some(timeout) = section.get::<HumanDuration>("send_timeout")? {
+            if timeout.0.is_zero() {
+                return Err(section.error("send_timeout", "must be more than 0"));
+            }
+            limits.send_timeout = timeout.0;
         }
         if let Some(log) = section.get::<String>("access_log")? {
             let writer = if log == "-" {

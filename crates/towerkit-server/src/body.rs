@@ -1,4 +1,5 @@
-//! The bodies the server wraps: a request body held to `max_request_body`,
+//! The bodies the server wraps: a request body held to `max_request_body`
+//! and to its pace,
 //! an HTTP/2 request body kept open until its response is sent, and a
 //! response body that reports its end and ends event streams on shutdown.
 
@@ -7,32 +8,101 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 use towerkit_core::{Body, BoxError, HttpException};
 
 use crate::io::Activity;
+use crate::Limits;
 
-/// A request body without a `Content-Length` (chunked, or HTTP/2 without
-/// one), counted as it streams: the read that crosses the limit fails with
-/// a 413 [`HttpException`], which a stack that propagates it answers as
-/// `413 Content Too Large`.
-pub(crate) struct LimitedBody<B> {
+/// A request body held to the server's limits.
+///
+/// - **Size.** A body without a `Content-Length` (chunked, or HTTP/2
+///   without one) is counted as it streams: the read that crosses
+///   `max_request_body` fails with a 413 [`HttpException`], which a stack
+///   that propagates it answers as `413 Content Too Large`.
+/// - **Pace.** From the moment the request head arrived, the body has
+///   `body_timeout`, plus one second for every `body_min_rate` bytes
+///   received (see [`Limits::body_min_rate`](crate::Limits::body_min_rate)).
+///   A read still waiting past that fails with a 408 [`HttpException`], and
+///   the connection's [`Activity`] is told, so that the response is a 408
+///   and an HTTP/1 connection is closed. The timer is armed only when a
+///   read has to wait: a body that is already there costs a clock read.
+pub(crate) struct RequestBody<B> {
     inner: B,
-    remaining: u64,
+    /// Bytes still allowed, when the body is counted.
+    remaining: Option<u64>,
+    pace: Pace,
 }
 
-impl<B> LimitedBody<B> {
-    pub(crate) fn new(inner: B, limit: u64) -> Self {
-        LimitedBody {
-            inner,
-            remaining: limit,
+/// The pace a request body is held to.
+pub(crate) struct Pace {
+    start: Instant,
+    timeout: Duration,
+    min_rate: u64,
+    received: u64,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Told when the body is late, on HTTP/1 (one request at a time).
+    activity: Option<Arc<Activity>>,
+}
+
+impl Pace {
+    /// The pace of a body whose head arrived now; `activity` is the
+    /// HTTP/1 connection's, to be told when the body is late.
+    pub(crate) fn new(limits: &Limits, activity: Option<Arc<Activity>>) -> Self {
+        Pace {
+            start: Instant::now(),
+            timeout: limits.body_timeout,
+            min_rate: limits.body_min_rate,
+            received: 0,
+            timer: None,
+            activity,
+        }
+    }
+
+    /// When the body must have sent more than it has.
+    fn deadline(&self) -> Instant {
+        let earned = match self.min_rate {
+            0 => Duration::ZERO,
+            rate => Duration::from_secs_f64(self.received as f64 / rate as f64),
+        };
+        self.start + self.timeout + earned
+    }
+
+    /// Polls the timer while the body waits: ready once the body is late.
+    fn poll_late(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            let deadline = self.deadline();
+            if Instant::now() >= deadline {
+                return Poll::Ready(());
+            }
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            std::task::ready!(timer.as_mut().poll(cx));
         }
     }
 }
 
-impl<B> http_body::Body for LimitedBody<B>
+impl<B> RequestBody<B> {
+    /// `inner`, held to `limit` bytes (when counted) and to `pace`.
+    pub(crate) fn new(inner: B, limit: Option<u64>, pace: Pace) -> Self {
+        RequestBody {
+            inner,
+            remaining: limit,
+            pace,
+        }
+    }
+}
+
+impl<B> http_body::Body for RequestBody<B>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
@@ -44,18 +114,36 @@ where
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let frame = match std::task::ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-            Some(Ok(frame)) => frame,
-            Some(Err(err)) => return Poll::Ready(Some(Err(err.into()))),
-            None => return Poll::Ready(None),
+        let this = &mut *self;
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(err))) => return Poll::Ready(Some(Err(err.into()))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {
+                std::task::ready!(this.pace.poll_late(cx));
+                tracing::debug!(
+                    received = this.pace.received,
+                    "the request body fell behind its pace: 408"
+                );
+                if let Some(activity) = &this.pace.activity {
+                    activity.body_timed_out();
+                }
+                return Poll::Ready(Some(Err(Box::new(
+                    HttpException::request_timeout()
+                        .with_detail("The request body did not arrive in time."),
+                ))));
+            }
         };
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
-            if len > self.remaining {
-                self.remaining = 0;
-                return Poll::Ready(Some(Err(Box::new(HttpException::payload_too_large()))));
+            this.pace.received += len;
+            if let Some(remaining) = &mut this.remaining {
+                if len > *remaining {
+                    *remaining = 0;
+                    return Poll::Ready(Some(Err(Box::new(HttpException::payload_too_large()))));
+                }
+                *remaining -= len;
             }
-            self.remaining -= len;
         }
         Poll::Ready(Some(Ok(frame)))
     }
@@ -228,5 +316,96 @@ impl http_body::Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    /// Sends `chunks` (each after its delay), then waits for ever.
+    struct Trickle {
+        chunks: Vec<(Duration, usize)>,
+        sleep: Option<Pin<Box<Sleep>>>,
+    }
+
+    impl http_body::Body for Trickle {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            let Some(&(delay, len)) = self.chunks.first() else {
+                return Poll::Pending;
+            };
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+            std::task::ready!(sleep.as_mut().poll(cx));
+            self.sleep = None;
+            self.chunks.remove(0);
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from(vec![b'x'; len])))))
+        }
+    }
+
+    fn limits(timeout: u64, rate: u64) -> Limits {
+        let mut limits = Limits::default();
+        limits.body_timeout = Duration::from_secs(timeout);
+        limits.body_min_rate = rate;
+        limits
+    }
+
+    /// Reads `body` to its failure; the time it failed at and how much it
+    /// had read.
+    async fn read_until_late(chunks: Vec<(Duration, usize)>, limits: Limits) -> (Duration, usize) {
+        let start = Instant::now();
+        let activity = Arc::new(Activity::default());
+        let body = Trickle {
+            chunks,
+            sleep: None,
+        };
+        let mut body = RequestBody::new(body, None, Pace::new(&limits, Some(activity.clone())));
+        let mut read = 0;
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.into_data().map_or(0, |d| d.len()),
+                Some(Err(err)) => {
+                    let exception = HttpException::find(&err).expect("an HttpException");
+                    assert_eq!(exception.status(), 408);
+                    assert!(activity.take_body_timed_out());
+                    return (start.elapsed(), read);
+                }
+                None => panic!("the body ended"),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_earns_a_second_per_min_rate_bytes() {
+        // 1,000 bytes at once: 1 s of timeout plus 2 s earned.
+        let (late, read) = read_until_late(vec![(Duration::ZERO, 1000)], limits(1, 500)).await;
+        assert_eq!(read, 1000);
+        assert_eq!(late.as_secs(), 3, "{late:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_falls_behind() {
+        // 5 bytes a second earns 10 ms a second: late soon after 20 s.
+        let chunks = (0..100).map(|_| (Duration::from_secs(1), 5)).collect();
+        let (late, read) = read_until_late(chunks, limits(20, 500)).await;
+        assert!(late.as_secs() <= 21, "{late:?}");
+        assert!(read <= 105, "{read}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_rate_means_the_whole_body_within_the_timeout() {
+        let chunks = (0..100)
+            .map(|_| (Duration::from_millis(100), 10_000))
+            .collect();
+        let (late, _) = read_until_late(chunks, limits(2, 0)).await;
+        assert_eq!(late.as_secs(), 2, "{late:?}");
     }
 }

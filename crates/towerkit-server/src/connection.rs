@@ -111,11 +111,16 @@ where
         inner,
         info,
         activity: activity.clone(),
-        max_request_body: shared.limits.max_request_body,
+        limits: shared.limits.clone(),
     };
     let limits = &shared.limits;
     let slot = ParkSlot::default();
-    let mut socket = Socket::new(io, limits.header_timeout, limits.keep_alive_timeout);
+    let mut socket = Socket::new(
+        io,
+        limits.header_timeout,
+        limits.keep_alive_timeout,
+        limits.send_timeout,
+    );
     let shutdown = &shared.shutdown;
     loop {
         let (prefix, http2) = if alpn_h2 {

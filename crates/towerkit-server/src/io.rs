@@ -59,6 +59,9 @@ pub(crate) struct Activity {
     in_flight: AtomicUsize,
     finished: AtomicU64,
     upgraded: AtomicBool,
+    /// A request body fell behind its pace (see
+    /// [`RequestBody`](crate::body::RequestBody)).
+    body_timed_out: AtomicBool,
     shutdown: Shutdown,
 }
 
@@ -91,6 +94,17 @@ impl Activity {
     /// tunnel, not HTTP/1 requests.
     pub(crate) fn upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// A request body fell behind its pace: its response is a 408, and an
+    /// HTTP/1 connection is closed after it.
+    pub(crate) fn body_timed_out(&self) {
+        self.body_timed_out.store(true, Ordering::Release);
+    }
+
+    /// Whether a request body fell behind its pace since the last call.
+    pub(crate) fn take_body_timed_out(&self) -> bool {
+        self.body_timed_out.swap(false, Ordering::AcqRel)
     }
 
     fn busy(&self) -> bool {
@@ -135,6 +149,59 @@ pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub(crate) struct Socket<T> {
     io: T,
     clock: Clock,
+    send: SendClock,
+}
+
+/// The send timeout: how long a write may wait for the client to take
+/// more of the response (see [`Limits::send_timeout`](crate::Limits)).
+/// Armed when a write has to wait, disarmed when one makes progress.
+struct SendClock {
+    timeout: Duration,
+    /// When the pending write must have made progress.
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl SendClock {
+    fn new(timeout: Duration) -> Self {
+        SendClock {
+            timeout,
+            deadline: None,
+            timer: None,
+        }
+    }
+
+    /// Watches a write's outcome: progress disarms the clock; a write that
+    /// has waited past the timeout becomes an error.
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        if result.is_ready() {
+            self.deadline = None;
+            return result;
+        }
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.timeout);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                tracing::debug!("the client took nothing of the response within the send timeout");
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client stopped reading the response",
+                )))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Where a parked socket waits for the connection task to pick it up.
@@ -255,10 +322,16 @@ impl Clock {
 impl<T> Socket<T> {
     /// A fresh connection's socket: its first request head is due within
     /// `header_timeout`.
-    pub(crate) fn new(io: T, header_timeout: Duration, keep_alive_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        io: T,
+        header_timeout: Duration,
+        keep_alive_timeout: Duration,
+        send_timeout: Duration,
+    ) -> Self {
         let deadline = Instant::now() + header_timeout;
         Socket {
             io,
+            send: SendClock::new(send_timeout),
             clock: Clock {
                 header_timeout,
                 keep_alive_timeout,
@@ -481,7 +554,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         match &mut self.get_mut().socket {
-            Some(socket) => Pin::new(&mut socket.io).poll_write(cx, buf),
+            Some(socket) => {
+                let written = Pin::new(&mut socket.io).poll_write(cx, buf);
+                socket.send.watch(cx, written)
+            }
             None => Poll::Ready(Err(not_connected())),
         }
     }
@@ -492,7 +568,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match &mut self.get_mut().socket {
-            Some(socket) => Pin::new(&mut socket.io).poll_write_vectored(cx, bufs),
+            Some(socket) => {
+                let written = Pin::new(&mut socket.io).poll_write_vectored(cx, bufs);
+                socket.send.watch(cx, written)
+            }
             None => Poll::Ready(Err(not_connected())),
         }
     }
@@ -509,6 +588,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
             return Poll::Ready(Ok(()));
         };
         let flushed = Pin::new(&mut socket.io).poll_flush(cx);
+        let flushed = socket.send.watch(cx, flushed);
         if socket.clock.note_idle(&this.activity) {
             // Register the timer with this task: nothing else may poll it.
             // What is due is seen by the read that follows.
@@ -542,7 +622,12 @@ mod tests {
         client.write_all(received).await.unwrap();
         let slot = ParkSlot::default();
         let activity = Arc::new(Activity::default());
-        let socket = Socket::new(server, Duration::from_secs(10), Duration::from_secs(60));
+        let socket = Socket::new(
+            server,
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
         let mut io = TimedIo::new(socket, Bytes::new(), activity.clone(), slot.clone(), false);
         let mut buf = [0u8; 256];
         let n = io.read(&mut buf).await.unwrap();
@@ -630,7 +715,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_h2_preface_is_read_whole() {
         let (server, mut client) = tokio::io::duplex(1024);
-        let mut socket = Socket::new(server, Duration::from_secs(10), Duration::from_secs(60));
+        let mut socket = Socket::new(
+            server,
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
         client.write_all(&H2_PREFACE[..5]).await.unwrap();
         let wait = socket.wait_for_bytes(std::future::pending());
         let mut wait = std::pin::pin!(wait);

@@ -45,6 +45,25 @@ pub struct Limits {
     /// The most HTTP/2 streams a client may have open at once on one
     /// connection. Default: 200.
     pub max_concurrent_streams: u32,
+    /// How long a request body may take before it must keep up
+    /// [`body_min_rate`](Limits::body_min_rate), from the moment its head
+    /// arrived. Default: 20 seconds.
+    pub body_timeout: Duration,
+    /// After [`body_timeout`](Limits::body_timeout), the bytes per second a
+    /// request body must keep arriving at, as Apache's mod_reqtimeout
+    /// (`body=20,MinRate=500`) holds it: each `body_min_rate` bytes received
+    /// buy one more second. A body that falls behind fails with a 408
+    /// [`HttpException`](towerkit_core::HttpException); the client gets
+    /// `408 Request Timeout` and, on HTTP/1, the connection is closed. An
+    /// idle timeout alone would let a client trickle one byte every few
+    /// seconds for ever; a rate does not. 0: the whole body must arrive
+    /// within `body_timeout`. Default: 500 bytes per second.
+    pub body_min_rate: u64,
+    /// How long a response may wait for the client to take more of it
+    /// (its socket not writable) before the connection is closed: a client
+    /// that stops reading holds a connection no longer than this.
+    /// Default: 60 seconds.
+    pub send_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -56,6 +75,9 @@ impl Default for Limits {
             max_request_body: Some(16 * 1024 * 1024),
             max_connections: 10_000,
             max_concurrent_streams: 200,
+            body_timeout: Duration::from_secs(20),
+            body_min_rate: 500,
+            send_timeout: Duration::from_secs(60),
         }
     }
 }

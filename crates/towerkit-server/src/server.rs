@@ -128,7 +128,7 @@ struct Listener {
 pub(crate) struct Shared {
     pub(crate) http1: http1::Builder,
     pub(crate) http2: http2::Builder<StreamExecutor>,
-    pub(crate) limits: Limits,
+    pub(crate) limits: Arc<Limits>,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -207,7 +207,7 @@ impl Server {
         let shared = Arc::new(Shared {
             http1,
             http2,
-            limits: limits.clone(),
+            limits: Arc::new(limits.clone()),
             shutdown: Shutdown::new(),
         });
         let listeners = self.listeners;

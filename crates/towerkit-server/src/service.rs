@@ -17,8 +17,9 @@ use towerkit_core::kept::KeptBytes;
 use towerkit_core::oneshot::{oneshot, Oneshot};
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
 
-use crate::body::{Kept, KeptOpen, LimitedBody, ResponseBody};
+use crate::body::{Kept, KeptOpen, Pace, RequestBody, ResponseBody};
 use crate::io::Activity;
+use crate::Limits;
 
 /// Serves one connection's requests with a clone of the stack: inserts the
 /// [`ConnectionInfo`] (which carries the server's [`Shutdown`](towerkit_core::Shutdown)), turns hyper's body into a [`Body`]
@@ -30,7 +31,7 @@ pub(crate) struct ConnectionService<S> {
     pub(crate) inner: S,
     pub(crate) info: ConnectionInfo,
     pub(crate) activity: Arc<Activity>,
-    pub(crate) max_request_body: Option<u64>,
+    pub(crate) limits: Arc<Limits>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
@@ -56,7 +57,7 @@ where
             let response = HttpException::from(bad).to_response(context.format());
             return self.answered(req, has_body, response);
         }
-        let limit = match self.max_request_body {
+        let limit = match self.limits.max_request_body {
             Some(limit) if has_body => {
                 match req.body().size_hint().exact() {
                     // hyper holds the body to its Content-Length.
@@ -74,11 +75,15 @@ where
             _ => None,
         };
         let (parts, incoming) = req.into_parts();
-        let (body, request_body) = if has_body && parts.version == Version::HTTP_2 {
+        let (body, request_body) = if !has_body {
+            (Body::new(incoming), None)
+        } else if parts.version == Version::HTTP_2 {
             let (body, kept) = KeptOpen::new(incoming);
-            (limited(body, limit), Some(kept))
+            let pace = Pace::new(&self.limits, None);
+            (Body::new(RequestBody::new(body, limit, pace)), Some(kept))
         } else {
-            (limited(incoming, limit), None)
+            let pace = Pace::new(&self.limits, Some(self.activity.clone()));
+            (Body::new(RequestBody::new(incoming, limit, pace)), None)
         };
         let mut req = Request::from_parts(parts, body);
         req.extensions_mut().insert(self.info.clone());
@@ -120,18 +125,6 @@ impl<S> ConnectionService<S> {
             activity: Some(self.activity.clone()),
             request_body,
         }
-    }
-}
-
-/// A request body as a [`Body`], held to the limit if there is one.
-fn limited<B>(body: B, limit: Option<u64>) -> Body
-where
-    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<BoxError>,
-{
-    match limit {
-        Some(limit) => Body::new(LimitedBody::new(body, limit)),
-        None => Body::new(body),
     }
 }
 
@@ -207,10 +200,33 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let response = match this.state.project() {
-            StateProj::Called { inner, context } => match std::task::ready!(inner.poll(cx)) {
-                Ok(response) => response.map(Body::new),
-                Err(err) => error_response(err.into(), context.take()),
-            },
+            StateProj::Called { inner, context } => {
+                let answer = std::task::ready!(inner.poll(cx));
+                if this
+                    .activity
+                    .as_ref()
+                    .is_some_and(|a| a.take_body_timed_out())
+                {
+                    // The body fell behind its pace: whatever the stack made
+                    // of the failed read, the answer is a 408, and the rest
+                    // of the body will not be read.
+                    let format = context
+                        .as_ref()
+                        .map_or_else(|| Format::negotiate(None), ErrorContext::format);
+                    let mut response = HttpException::request_timeout()
+                        .with_detail("The request body did not arrive in time.")
+                        .to_response(format);
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                    response
+                } else {
+                    match answer {
+                        Ok(response) => response.map(Body::new),
+                        Err(err) => error_response(err.into(), context.take()),
+                    }
+                }
+            }
             StateProj::Answered { response } => response.take().unwrap_or_default(),
         };
         let Some(activity) = this.activity.take() else {
