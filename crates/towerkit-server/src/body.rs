@@ -352,10 +352,11 @@ mod tests {
     }
 
     fn limits(timeout: u64, rate: u64) -> Limits {
-        let mut limits = Limits::default();
-        limits.body_timeout = Duration::from_secs(timeout);
-        limits.body_min_rate = rate;
-        limits
+        Limits {
+            body_timeout: Duration::from_secs(timeout),
+            body_min_rate: rate,
+            ..Limits::default()
+        }
     }
 
     /// Reads `body` to its failure; the time it failed at and how much it
