@@ -2,10 +2,17 @@
 //! would, with real sockets against the real `towerkit` binary, each case
 //! bounded in count and time.
 //!
+//! - `framing`: requests hidden in another's body (CL+TE, duplicate
+//!   Content-Length, bad chunk sizes, obs-fold, bare LF) never served.
+//! - `shutdown`: SIGTERM with endless event streams open, plain and
+//!   gzipped.
 //! - `slow`: clients that trickle a body, or stop reading a response,
 //!   while the connection slots are all taken.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod framing;
+mod shutdown;
 mod slow;
+mod store;

@@ -151,6 +151,55 @@ pub fn client_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
     None
 }
 
+/// A response body that ends, between two frames, once the server shuts
+/// down: made by [`Shutdown::end_stream`].
+///
+/// For the body wrappers between an endless stream and the server (gzip,
+/// a layer of one's own): the server can end a plain event stream itself,
+/// but not one inside an encoding without cutting the encoding short. A
+/// wrapper that puts its inner stream in an `EndOnShutdown` sees an
+/// ordinary end on shutdown, and finishes its own framing (gzip writes its
+/// trailer) so the client gets a whole stream.
+pub struct EndOnShutdown<B> {
+    inner: B,
+    shutdown: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl<B> std::fmt::Debug for EndOnShutdown<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndOnShutdown")
+            .field("ended", &self.shutdown.is_none())
+            .finish()
+    }
+}
+
+impl<B> http_body::Body for EndOnShutdown<B>
+where
+    B: http_body::Body + Unpin,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        let this = &mut *self;
+        let Some(shutdown) = &mut this.shutdown else {
+            return std::task::Poll::Ready(None);
+        };
+        if shutdown.as_mut().poll(cx).is_ready() {
+            this.shutdown = None;
+            return std::task::Poll::Ready(None);
+        }
+        std::pin::Pin::new(&mut this.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.shutdown.is_none() || self.inner.is_end_stream()
+    }
+}
+
 /// What was negotiated on a TLS connection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -224,6 +273,15 @@ impl Shutdown {
     /// Whether shutdown has begun.
     pub fn is_requested(&self) -> bool {
         self.0.requested.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// `body`, ended between two frames once shutdown begins (see
+    /// [`EndOnShutdown`]).
+    pub fn end_stream<B>(&self, body: B) -> EndOnShutdown<B> {
+        EndOnShutdown {
+            inner: body,
+            shutdown: Some(Box::pin(self.requested())),
+        }
     }
 
     /// Completes once shutdown has begun; never, for a request no server

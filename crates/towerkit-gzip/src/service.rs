@@ -7,13 +7,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, ACCEPT, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, ETAG, VARY,
+    HeaderValue, ACCEPT, ACCEPT_RANGES, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY,
 };
 use http::{HeaderMap, Method, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 use towerkit_core::kept::KeptBytes;
-use towerkit_core::{Body, BoxError, Format, HttpException};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, Shutdown};
 
 use crate::decode::{GunzipBody, Outcome};
 use crate::encode::{GzipBody, Pool};
@@ -170,12 +170,18 @@ where
             ));
             outcome = Some(shared);
         }
+        // An event stream it compresses is ended, whole, on shutdown.
+        let shutdown = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .map(|info| info.shutdown.clone());
         ResponseFuture {
             inner: self.inner.call(req),
             accepts,
             head,
             accept,
             outcome,
+            shutdown,
             config: self.config.clone(),
             pool: self.pool.clone(),
         }
@@ -192,6 +198,7 @@ pin_project_lite::pin_project! {
         // For an error page, negotiated only if one is made.
         accept: KeptBytes,
         outcome: Option<Arc<Outcome>>,
+        shutdown: Option<Shutdown>,
         config: Arc<Config>,
         pool: Arc<Pool>,
     }
@@ -230,6 +237,7 @@ where
             *this.accepts,
             *this.head,
             format,
+            this.shutdown.take(),
             this.config,
             this.pool,
         )))
@@ -241,6 +249,7 @@ fn compress<B>(
     accepts: Accepts,
     head: bool,
     format: impl FnOnce() -> Format,
+    shutdown: Option<Shutdown>,
     config: &Config,
     pool: &Arc<Pool>,
 ) -> Response<Body>
@@ -273,7 +282,19 @@ where
             }
         }
     }
-    Response::from_parts(parts, Body::new(GzipBody::new(body, pool.clone())))
+    let event_stream = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    match shutdown {
+        // The server cannot end a compressed stream without cutting the
+        // gzip stream short: its end is made here, with the trailer.
+        Some(shutdown) if event_stream => {
+            let body = shutdown.end_stream(Box::pin(body));
+            Response::from_parts(parts, Body::new(GzipBody::new(body, pool.clone())))
+        }
+        _ => Response::from_parts(parts, Body::new(GzipBody::new(body, pool.clone()))),
+    }
 }
 
 /// Adds `Accept-Encoding` to `Vary` once, merged with what is there.
