@@ -83,4 +83,65 @@ mod tests {
         assert_eq!(of(""), yes(false, true));
         assert_eq!(of("x-gzip"), yes(true, true));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn coding() -> impl Strategy<Value = &'static str> {
+            prop_oneof![
+                Just("gzip"),
+                Just("GZip"),
+                Just("x-gzip"),
+                Just("identity"),
+                Just("*"),
+                Just("br"),
+                Just("deflate"),
+                Just("zstd"),
+            ]
+        }
+
+        /// RFC 9110 §12.5.3, written out plainly: a coding is acceptable
+        /// when the list names it (the last mention counts) with q > 0, or
+        /// does not name it and `*` is there with q > 0; identity is also
+        /// acceptable when neither it nor `*` is named at all.
+        fn model(items: &[(&str, u16)]) -> Accepts {
+            let last = |names: &[&str]| {
+                items
+                    .iter()
+                    .rev()
+                    .find(|(c, _)| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
+                    .map(|(_, q)| *q)
+            };
+            let star = last(&["*"]);
+            let gzip = last(&["gzip", "x-gzip"]).or(star).is_some_and(|q| q > 0);
+            let identity = match (last(&["identity"]), star) {
+                (Some(q), _) => q > 0,
+                (None, Some(0)) => false,
+                _ => true,
+            };
+            Accepts { gzip, identity }
+        }
+
+        proptest! {
+            #[test]
+            fn agrees_with_the_rfc(items in proptest::collection::vec((coding(), 0u16..=1000), 1..6)) {
+                let value = items
+                    .iter()
+                    .map(|(c, q)| format!("{c};q={}.{:03}", q / 1000, q % 1000))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                prop_assert_eq!(of(&value), model(&items), "{}", value);
+            }
+
+            #[test]
+            fn any_header_is_read_without_panic(value in "[ -~]{0,64}") {
+                if let Ok(value) = http::HeaderValue::from_str(&value) {
+                    let mut headers = HeaderMap::new();
+                    headers.insert(ACCEPT_ENCODING, value);
+                    let _ = accepts(&headers);
+                }
+            }
+        }
+    }
 }

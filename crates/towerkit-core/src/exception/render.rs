@@ -214,3 +214,63 @@ mod tests {
         assert!(res.headers().get(CONTENT_TYPE).is_none());
     }
 }
+
+#[cfg(test)]
+mod negotiation_properties {
+    use super::Format;
+    use proptest::prelude::*;
+
+    const KNOWN: [(&str, Format); 4] = [
+        ("text/plain", Format::Text),
+        ("text/html", Format::Html),
+        ("application/json", Format::Json),
+        ("application/problem+json", Format::Json),
+    ];
+
+    fn unknown() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("image/png".to_owned()),
+            Just("application/xml".to_owned()),
+            Just("video/*".to_owned()),
+            "[a-z]{1,5}/[a-z]{1,5}",
+        ]
+    }
+
+    proptest! {
+        /// Any bytes give a format, and no panic.
+        #[test]
+        fn any_bytes_negotiate(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
+            let _ = Format::negotiate_bytes(&bytes);
+        }
+
+        /// One known type asked for with q > 0, among types we cannot
+        /// make, in any case and with parameters, is what is made.
+        #[test]
+        fn the_one_known_type_asked_for_wins(
+            known in 0usize..4,
+            q in 1u16..=1000,
+            upper in any::<bool>(),
+            before in proptest::collection::vec(unknown(), 0..3),
+            after in proptest::collection::vec(unknown(), 0..3),
+        ) {
+            let (name, format) = KNOWN[known];
+            let name = if upper { name.to_ascii_uppercase() } else { name.to_owned() };
+            let mut items = before;
+            items.push(format!("{name};charset=utf-8;q={}.{:03}", q / 1000, q % 1000));
+            items.extend(after);
+            let accept = items.join(", ");
+            prop_assert_eq!(Format::negotiate_bytes(accept.as_bytes()), format, "{}", accept);
+        }
+
+        /// A format refused with q=0 is never chosen while another is
+        /// acceptable.
+        #[test]
+        fn a_refused_format_is_not_chosen(refused in 0usize..3, wanted in 0usize..3, q in 1u16..=1000) {
+            prop_assume!(refused != wanted);
+            let name = |i: usize| ["text/plain", "text/html", "application/json"][i];
+            let accept = format!("{};q=0, {};q=0.{q:03}, */*;q=0.001", name(refused), name(wanted));
+            let chosen = Format::negotiate_bytes(accept.as_bytes());
+            prop_assert_ne!(chosen, KNOWN[refused].1, "{}", accept);
+        }
+    }
+}
