@@ -746,4 +746,77 @@ mod tests {
             }
         }
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn ip() -> impl Strategy<Value = IpAddr> {
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|o| IpAddr::from(o)),
+                any::<[u16; 8]>().prop_map(|s| IpAddr::from(s)),
+            ]
+        }
+
+        /// An address as a proxy writes it: bare, or with a port (v6 in
+        /// brackets then).
+        fn written(ip: IpAddr, port: Option<u16>) -> String {
+            match (ip, port) {
+                (IpAddr::V4(v4), Some(p)) => format!("{v4}:{p}"),
+                (IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
+                (ip, None) => ip.to_string(),
+            }
+        }
+
+        proptest! {
+            /// With `x_for = n`, the client is the n-th address from the
+            /// right of all `X-Forwarded-For` lines joined, whatever the
+            /// split into lines and the spacing; with fewer than n, the
+            /// peer stays the client.
+            #[test]
+            fn x_forwarded_for_counts_hops_from_the_right(
+                chain in proptest::collection::vec((ip(), proptest::option::of(1u16..)), 0..6),
+                hops in 0usize..5,
+                lines in 1usize..3,
+            ) {
+                let items: Vec<String> = chain.iter().map(|(ip, port)| written(*ip, *port)).collect();
+                let per_line = items.len().div_ceil(lines).max(1);
+                let headers: Vec<(&str, String)> = items
+                    .chunks(per_line)
+                    .map(|chunk| ("x-forwarded-for", chunk.join(" ,  ")))
+                    .collect();
+                let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+                let req = fixed(ProxyFixLayer::new().x_for(hops), request("127.0.0.1:5000", &headers));
+                let expected = match chain.len().checked_sub(hops) {
+                    Some(i) if hops > 0 => {
+                        let (ip, port) = chain[i];
+                        SocketAddr::new(ip, port.unwrap_or(0))
+                    }
+                    _ => "127.0.0.1:5000".parse().unwrap(),
+                };
+                prop_assert_eq!(ConnectionInfo::of(&req).remote_addr, expected);
+            }
+
+            /// RFC 7239: the last `for=` of `Forwarded` is the client when
+            /// one hop is trusted; quoted v6 with a port reads the same.
+            #[test]
+            fn forwarded_for_reads_back(chain in proptest::collection::vec((ip(), proptest::option::of(1u16..)), 1..5)) {
+                let value = chain
+                    .iter()
+                    .map(|(ip, port)| match (ip, port) {
+                        (IpAddr::V6(v6), None) => format!("for=\"[{v6}]\""),
+                        (_, Some(_)) => format!("for=\"{}\"", written(*ip, *port)),
+                        (ip, None) => format!("for={ip}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let req = fixed(
+                    ProxyFixLayer::new().forwarded(true),
+                    request("127.0.0.1:5000", &[("forwarded", value.as_str())]),
+                );
+                let (ip, port) = chain[chain.len() - 1];
+                prop_assert_eq!(ConnectionInfo::of(&req).remote_addr, SocketAddr::new(ip, port.unwrap_or(0)), "{}", value);
+            }
+        }
+    }
 }
