@@ -420,5 +420,5 @@ fn the_upstream_client_speaks_http_1_1() {
 
     // A response whose length contradicts itself is refused, not guessed.
     assert_eq!(status(&[&url("/two-lengths")]), "502");
-    assert!(server.wait_for_log("Content-Length values that disagree"));
+    assert!(server.wait_for_log("the upstream's answer failed"));
 }

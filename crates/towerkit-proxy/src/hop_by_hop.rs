@@ -7,24 +7,27 @@
 //! response's map.
 
 use http::header::{
-    GetAll, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHORIZATION, TE, TRAILER,
+    GetAll, HeaderName, HeaderValue, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
     TRANSFER_ENCODING, UPGRADE,
 };
 use http::HeaderMap;
 use towerkit_core::header::lists_token;
 
-/// The fields that are hop-by-hop whatever `Connection` says. Names are
-/// compared as `HeaderName`s: a standard name is a number, and the others
-/// are told from it without reading their text.
+/// The fields that are hop-by-hop whatever `Connection` says (RFC 9110
+/// §7.6.1), and the proxy credentials that are for this proxy, not the
+/// upstream, nor the client. `Trailer` is not among them: it says which
+/// trailer fields follow, and they are relayed. Names are compared as
+/// `HeaderName`s: a standard name is a number, and the others are told
+/// from it without reading their text.
 const ALWAYS: [HeaderName; 8] = [
     CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
     TE,
-    TRAILER,
     TRANSFER_ENCODING,
     UPGRADE,
     PROXY_AUTHORIZATION,
+    PROXY_AUTHENTICATE,
 ];
 
 /// The hop-by-hop fields of one message.

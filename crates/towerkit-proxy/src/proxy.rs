@@ -2,46 +2,78 @@
 
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{HeaderName, HeaderValue, CONNECTION, HOST, LOCATION, SET_COOKIE, UPGRADE};
-use http::uri::{Authority, Uri};
-use http::{HeaderMap, Request, Response};
-use hyper_util::rt::TokioIo;
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, CONTENT_LENGTH, HOST, LOCATION, SET_COOKIE, TE, UPGRADE,
+};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use smallvec::SmallVec;
-use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
 use tower_service::Service;
+use towerkit_core::header::lists_token;
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
 use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpException, ScriptName};
 
+use crate::bodies::{ClientBodyFailed, Incoming, Outgoing, Upload};
 use crate::client::{ClientHeaders, X_FORWARDED_FOR};
-use crate::connection::Connection;
+use crate::connect::{self, Connector, Tls, Trust};
 use crate::hop_by_hop;
-use crate::pool::{Pool, Reply, SendError};
-use crate::request::{Field, RequestHead, Target};
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the upstream may take to answer (its headers), unless set.
+/// How long the upstream may take to answer (its headers) once the request
+/// has been sent whole, unless set.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a body may stand still, in either direction, because of the
+/// upstream, unless set.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many idle connections to the upstream are kept, unless set.
+pub const DEFAULT_POOL_MAX_IDLE: usize = 64;
+/// How long an idle connection to the upstream is kept, unless set.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 
+/// What the builder sets; the client is made from it.
+#[derive(Clone, Debug)]
+struct Settings {
+    connect_timeout: Duration,
+    trust: Trust,
+    h2c: bool,
+    pool_max_idle: usize,
+    pool_idle_timeout: Duration,
+}
+
+type UpstreamClient = Client<Connector, Outgoing>;
+
 #[derive(Clone)]
 struct Config {
+    scheme: Scheme,
     authority: Authority,
+    /// `scheme://authority`, as a `Location` naming the upstream starts.
+    origin: String,
     /// The upstream's `Host`.
     host: HeaderValue,
     base: String,
     preserve_host: bool,
     rewrite_location: bool,
     timeout: Duration,
-    pool: Pool,
+    idle_timeout: Duration,
+    max_connections: Option<Arc<Semaphore>>,
+    settings: Settings,
+    client: UpstreamClient,
 }
 
 /// A reverse proxy to one upstream. See the [crate documentation](crate).
@@ -55,19 +87,21 @@ impl std::fmt::Debug for Proxy {
         f.debug_struct("Proxy")
             .field(
                 "upstream",
-                &format!("http://{}{}", self.config.authority, self.config.base),
+                &format!("{}{}", self.config.origin, self.config.base),
             )
             .finish()
     }
 }
 
 impl Proxy {
-    /// A proxy to `upstream`, an `http://host:port/base/` URL.
+    /// A proxy to `upstream`, an `http://host:port/base/` or
+    /// `https://host:port/base/` URL.
     pub fn new(upstream: &str) -> Result<Self, String> {
         Proxy::with_timeouts(upstream, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
     }
 
-    /// Like [`new`](Self::new), with timeouts.
+    /// Like [`new`](Self::new), with the connect timeout and the time the
+    /// upstream has to answer once the request has been sent whole.
     pub fn with_timeouts(
         upstream: &str,
         connect_timeout: Duration,
@@ -76,9 +110,15 @@ impl Proxy {
         let uri: Uri = upstream
             .parse()
             .map_err(|_| format!("`{upstream}` is not a URL"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!("`{upstream}`: only http:// upstreams are proxied"));
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::HTTP,
+            Some("https") => Scheme::HTTPS,
+            _ => {
+                return Err(format!(
+                    "`{upstream}`: only http:// and https:// upstreams are proxied"
+                ))
+            }
+        };
         let authority = uri
             .authority()
             .cloned()
@@ -86,28 +126,46 @@ impl Proxy {
         if uri.query().is_some() {
             return Err(format!("`{upstream}`: the upstream cannot have a query"));
         }
-        let pool = Pool::new(
-            authority.host(),
-            authority.port_u16().unwrap_or(80),
-            connect_timeout,
-        );
+        if scheme == Scheme::HTTPS {
+            server_name(&authority)?;
+        }
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| format!("`{upstream}`: the host is not a header value"))?;
+        let settings = Settings {
+            connect_timeout,
+            trust: Trust::System,
+            h2c: false,
+            pool_max_idle: DEFAULT_POOL_MAX_IDLE,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+        };
+        let client = build_client(&scheme, &authority, &settings)?;
         Ok(Proxy {
             config: Arc::new(Config {
+                origin: format!("{scheme}://{authority}"),
+                scheme,
                 host,
                 authority,
                 base: uri.path().trim_end_matches('/').to_owned(),
                 preserve_host: false,
                 rewrite_location: true,
                 timeout,
-                pool,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_connections: None,
+                settings,
+                client,
             }),
         })
     }
 
     fn config(&mut self) -> &mut Config {
         Arc::make_mut(&mut self.config)
+    }
+
+    fn rebuild(mut self, change: impl FnOnce(&mut Settings)) -> Result<Self, String> {
+        let config = self.config();
+        change(&mut config.settings);
+        config.client = build_client(&config.scheme, &config.authority, &config.settings)?;
+        Ok(self)
     }
 
     /// Sends the client's `Host` rather than the upstream's.
@@ -121,6 +179,176 @@ impl Proxy {
         self.config().rewrite_location = rewrite;
         self
     }
+
+    /// How long a body may wait on the upstream: the response body between
+    /// two reads, and a piece of the request body the upstream does not
+    /// take. A slow client is not the upstream's fault and is not counted.
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.config().idle_timeout = idle;
+        self
+    }
+
+    /// At most `n` requests to the upstream at once (so at most `n`
+    /// HTTP/1.1 connections); more wait for a place, up to the timeout.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.config().max_connections = Some(Arc::new(Semaphore::new(n.max(1))));
+        self
+    }
+
+    /// At most `n` idle connections kept for reuse (64).
+    pub fn pool_max_idle(self, n: usize) -> Self {
+        // Only the TLS roots can fail, and they were built once already.
+        let fallback = self.clone();
+        self.rebuild(|s| s.pool_max_idle = n).unwrap_or(fallback)
+    }
+
+    /// An idle connection is closed after this (30 s).
+    pub fn pool_idle_timeout(self, idle: Duration) -> Self {
+        let fallback = self.clone();
+        self.rebuild(|s| s.pool_idle_timeout = idle)
+            .unwrap_or(fallback)
+    }
+
+    /// Speaks HTTP/2 to a plain `http://` upstream from the first byte
+    /// (h2c with prior knowledge). An `https://` upstream is spoken to in
+    /// HTTP/2 whenever it offers it by ALPN, without this.
+    pub fn h2c(self, h2c: bool) -> Self {
+        let fallback = self.clone();
+        self.rebuild(|s| s.h2c = h2c).unwrap_or(fallback)
+    }
+
+    /// Trusts the certificates issued by the CA (or CAs) in the PEM file
+    /// at `path`, instead of the system's roots, for an `https://`
+    /// upstream.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self, String> {
+        let roots = connect::roots_from_pem(path.as_ref())?;
+        self.rebuild(|s| s.trust = Trust::Roots(Arc::new(roots)))
+    }
+
+    /// Accepts any certificate from an `https://` upstream. Anyone between
+    /// the proxy and the upstream can then read and change the traffic:
+    /// for tests only. Logged as an error when set.
+    pub fn insecure_skip_verify(self, skip: bool) -> Self {
+        if skip {
+            tracing::error!(upstream = %self.config.origin, "insecure_skip_verify: the upstream's TLS certificate is NOT checked; anyone on the path can read and change this traffic");
+        }
+        let fallback = self.clone();
+        self.rebuild(|s| {
+            if skip {
+                s.trust = Trust::Anything;
+            } else if matches!(s.trust, Trust::Anything) {
+                s.trust = Trust::System;
+            }
+        })
+        .unwrap_or(fallback)
+    }
+}
+
+/// The name an `https://` upstream's certificate must bear.
+fn server_name(authority: &Authority) -> Result<rustls::pki_types::ServerName<'static>, String> {
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| format!("`{host}` is not a name a certificate can bear"))
+}
+
+fn build_client(
+    scheme: &Scheme,
+    authority: &Authority,
+    settings: &Settings,
+) -> Result<UpstreamClient, String> {
+    let tls = if *scheme == Scheme::HTTPS {
+        Some(Tls {
+            connector: tokio_rustls::TlsConnector::from(connect::client_config(
+                &settings.trust,
+                false,
+            )),
+            name: server_name(authority)?,
+        })
+    } else {
+        None
+    };
+    let connector = Connector {
+        tls,
+        connect_timeout: settings.connect_timeout,
+    };
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_max_idle_per_host(settings.pool_max_idle)
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .set_host(false)
+        .http2_only(settings.h2c && *scheme == Scheme::HTTP);
+    Ok(builder.build(connector))
+}
+
+/// How a request to the upstream failed.
+enum Failure {
+    /// No connection (refused, unresolvable, connect timeout, TLS).
+    Connect(BoxError),
+    /// The client's body failed.
+    Client(BoxError),
+    /// The connection closed with no byte of an answer.
+    Unanswered(BoxError),
+    /// Anything else: a response that is not valid HTTP, a reset midway.
+    Upstream(BoxError),
+}
+
+fn classify(err: hyper_util::client::legacy::Error, upload: Option<&Upload>) -> Failure {
+    if err.is_connect() {
+        return Failure::Connect(err.into());
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if e.is::<ClientBodyFailed>() {
+            let client = upload
+                .and_then(Upload::take_client_error)
+                .unwrap_or_else(|| ClientBodyFailed.into());
+            return Failure::Client(client);
+        }
+        if let Some(hyper) = e.downcast_ref::<hyper::Error>() {
+            if hyper.is_incomplete_message() || hyper.is_canceled() {
+                return Failure::Unanswered(err.into());
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ) {
+                return Failure::Unanswered(err.into());
+            }
+        }
+        source = e.source();
+    }
+    Failure::Upstream(err.into())
+}
+
+/// The error and all its causes, on one line.
+fn chain(err: &BoxError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = e.source();
+    }
+    text
+}
+
+/// Whether a request may be sent a second time without harm (RFC 9110
+/// §9.2.2), its body being empty.
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
 }
 
 impl Config {
@@ -131,8 +359,7 @@ impl Config {
         public_prefix: &str,
         public_origin: &str,
     ) -> Option<String> {
-        let upstream_origin = format!("http://{}", self.authority);
-        let path = match location.strip_prefix(&upstream_origin) {
+        let path = match location.strip_prefix(&self.origin) {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
             Some(_) => return None,
             None if location.starts_with('/') => {
@@ -228,6 +455,64 @@ impl Public {
     }
 }
 
+/// The request target at the upstream: its base, the path below the mount
+/// (the base's root if both are empty), the query. `None` if it is not a
+/// valid target (a space, a control character).
+fn target(base: &str, path: &str, query: Option<&str>) -> Option<PathAndQuery> {
+    let mut target = String::with_capacity(base.len() + path.len() + 2 + query.map_or(0, str::len));
+    target.push_str(base);
+    target.push_str(path);
+    if target.is_empty() {
+        target.push('/');
+    }
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(query);
+    }
+    if !target.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    PathAndQuery::from_maybe_shared(Bytes::from(target)).ok()
+}
+
+/// Why no response came back.
+enum Unsent {
+    /// No answer within the timeout, once the request was sent whole.
+    HeadTimeout,
+    /// The upstream left a piece of the request body untaken too long.
+    UploadStalled,
+    Failed(hyper_util::client::legacy::Error),
+}
+
+/// Sends `request` and waits for the response head: the timeout starts
+/// once the request body has been sent whole, and until then the upstream
+/// must keep taking it.
+async fn exchange(
+    config: &Config,
+    request: Request<Outgoing>,
+    upload: Option<&Upload>,
+) -> Result<Response<hyper::body::Incoming>, Unsent> {
+    let mut response = std::pin::pin!(config.client.request(request));
+    if let Some(upload) = upload {
+        while !upload.is_sent() {
+            let wait = match upload.untaken_for() {
+                Some(waited) if waited >= config.idle_timeout => return Err(Unsent::UploadStalled),
+                Some(waited) => config.idle_timeout - waited,
+                None => config.idle_timeout,
+            };
+            tokio::select! {
+                answer = &mut response => return answer.map_err(Unsent::Failed),
+                () = upload.changed() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+    match tokio::time::timeout(config.timeout, response).await {
+        Ok(answer) => answer.map_err(Unsent::Failed),
+        Err(_) => Err(Unsent::HeadTimeout),
+    }
+}
+
 impl Service<Request<Body>> for Proxy {
     type Response = Response<Body>;
     type Error = BoxError;
@@ -238,23 +523,21 @@ impl Service<Request<Body>> for Proxy {
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        // The upstream request's head is written here, before the future,
-        // from the client's request as it stands: the future keeps only the
-        // request being sent and the few things the response needs. (Kept
-        // in the future, the request and its parts tripled its size, past
-        // what the allocator serves fast.)
         let config = self.config.clone();
         let body = std::mem::take(req.body_mut());
         let client = ClientHeaders::scan(req.headers());
-        let target = Target {
-            base: &config.base,
-            path: path_info(&req),
-            query: req.uri().query(),
-        };
-        if !target.is_valid() {
+        let Some(target) = target(&config.base, path_info(&req), req.uri().query()) else {
             let response = HttpException::bad_request().response_for(&req);
             return Box::pin(std::future::ready(Ok(response)));
-        }
+        };
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(config.scheme.clone());
+        uri.authority = Some(config.authority.clone());
+        uri.path_and_query = Some(target);
+        let Ok(uri) = Uri::from_parts(uri) else {
+            let response = HttpException::bad_request().response_for(&req);
+            return Box::pin(std::future::ready(Ok(response)));
+        };
         // The client's first valid `Host`, or what an HTTP/2 client names
         // in `:authority` (HTTP/1.1 requires a `Host`).
         let named_host;
@@ -272,59 +555,82 @@ impl Service<Request<Body>> for Proxy {
             |c| c.remote_addr.ip(),
         );
         let remote = IpText::new(remote);
-        let forwarded_for = client.forwarded_for(remote.as_bytes());
+
+        // The upstream's head: the client's fields but the hop-by-hop ones
+        // and those the proxy sets; the body's framing is hyper's to write.
+        let mut headers = HeaderMap::with_capacity(req.headers().len() + 6);
+        for (name, value) in req.headers() {
+            if name == CONTENT_LENGTH
+                || name == HOST
+                || name == X_FORWARDED_FOR
+                || name == X_FORWARDED_PROTO
+                || name == X_FORWARDED_HOST
+                || name == X_FORWARDED_PREFIX
+                || client.hop_by_hop.contains(name)
+            {
+                continue;
+            }
+            headers.append(name.clone(), value.clone());
+        }
         let upstream_host = if config.preserve_host {
-            public_host.as_bytes()
+            HeaderValue::from_str(public_host).ok()
         } else {
-            config.host.as_bytes()
+            Some(config.host.clone())
         };
-        let fields = [
-            Field {
-                name: &HOST,
-                value: Some(upstream_host),
-            },
-            Field {
-                name: &X_FORWARDED_FOR,
-                value: Some(&forwarded_for),
-            },
-            Field {
-                name: &X_FORWARDED_PROTO,
-                value: Some(scheme.as_bytes()),
-            },
-            Field {
-                name: &X_FORWARDED_HOST,
-                value: Some(public_host.as_bytes()),
-            },
-            Field {
-                name: &X_FORWARDED_PREFIX,
-                value: (!prefix.is_empty()).then_some(prefix.as_bytes()),
-            },
-            Field {
-                name: &CONNECTION,
-                value: client.upgrade.is_some().then_some(&b"upgrade"[..]),
-            },
-            Field {
-                name: &UPGRADE,
-                value: client.upgrade.map(HeaderValue::as_bytes),
-            },
-        ];
-        let head = RequestHead {
-            method: req.method(),
-            target,
-            headers: req.headers(),
-            hop_by_hop: &client.hop_by_hop,
-            fields: &fields,
+        if let Some(value) = upstream_host {
+            headers.insert(HOST, value);
+        }
+        if let Ok(value) = HeaderValue::from_bytes(&client.forwarded_for(remote.as_bytes())) {
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        headers.insert(
+            X_FORWARDED_PROTO,
+            HeaderValue::from_static(scheme_value(scheme)),
+        );
+        if let Ok(value) = HeaderValue::from_str(public_host) {
+            headers.insert(X_FORWARDED_HOST, value);
+        }
+        if !prefix.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(prefix) {
+                headers.insert(X_FORWARDED_PREFIX, value);
+            }
+        }
+        if let Some(upgrade) = client.upgrade {
+            headers.insert(
+                http::header::CONNECTION,
+                HeaderValue::from_static("upgrade"),
+            );
+            headers.insert(UPGRADE, upgrade.clone());
+        }
+        // The client takes trailers: so does the proxy.
+        if req.headers().get_all(TE).iter().any(|_| true)
+            && lists_token(req.headers().get_all(TE), "trailers")
+        {
+            headers.insert(TE, HeaderValue::from_static("trailers"));
+        }
+
+        let (outgoing, upload) = if body.is_end_stream() {
+            (Outgoing::Empty, None)
+        } else {
+            let upload = Upload::new();
+            (
+                Outgoing::Streaming {
+                    body,
+                    upload: upload.clone(),
+                },
+                Some(upload),
+            )
         };
-        // Boxed apart and awaited through a reference: awaited by value,
-        // it would be stored twice in this future, which would then be
-        // too large for the allocator's fast path.
-        let mut sent = Box::pin(tokio::time::timeout(
-            config.timeout,
-            config.pool.send(&head, body),
-        ));
-        // What the response needs of the request, copied: a slice of it
-        // kept while the upstream answers would pin the connection's read
-        // buffer, which hyper would then reallocate for its next read.
+        let method = req.method().clone();
+        // A request with no body that may be sent twice is kept, to be sent
+        // again once if the upstream closes the connection unanswered.
+        let again =
+            (upload.is_none() && is_idempotent(&method)).then(|| (uri.clone(), headers.clone()));
+        let mut request = Request::new(outgoing);
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+
         let accept = client
             .accept
             .and_then(|accept| HeaderValue::from_bytes(accept.as_bytes()).ok());
@@ -343,70 +649,141 @@ impl Service<Request<Body>> for Proxy {
             .is_some()
             .then(|| hyper::upgrade::on(&mut req));
         Box::pin(async move {
-            let response = match (&mut sent).await {
-                Err(_) => {
-                    tracing::error!(upstream = %config.authority, "the upstream did not answer in time: 504");
-                    return Ok(HttpException::gateway_timeout()
-                        .with_detail("the upstream did not answer in time")
-                        .to_response(Format::negotiate(accept.as_ref())));
+            let page = |exception: HttpException| {
+                Ok(exception.to_response(Format::negotiate(accept.as_ref())))
+            };
+            let permit = match &config.max_connections {
+                None => None,
+                Some(limit) => {
+                    match tokio::time::timeout(config.timeout, limit.clone().acquire_owned()).await
+                    {
+                        Ok(Ok(permit)) => Some(permit),
+                        _ => {
+                            tracing::error!(upstream = %config.origin, "no connection to the upstream became free in time: 504");
+                            return page(
+                                HttpException::gateway_timeout()
+                                    .with_detail("the upstream is busy"),
+                            );
+                        }
+                    }
                 }
-                Ok(Err(SendError::Client(err))) => {
-                    // The client's body failed: too large (413), or cut off.
-                    let exception = match err.downcast::<HttpException>() {
-                        Ok(exception) => *exception,
-                        Err(err) => HttpException::bad_request()
-                            .with_detail(format!("the request body could not be read: {err}")),
-                    };
-                    return Ok(exception.to_response(Format::negotiate(accept.as_ref())));
+            };
+            let mut again = again;
+            let mut request = request;
+            let response = loop {
+                match exchange(&config, request, upload.as_deref()).await {
+                    Ok(response) => break response,
+                    Err(Unsent::HeadTimeout) => {
+                        tracing::error!(upstream = %config.origin, "the upstream did not answer in time: 504");
+                        return page(
+                            HttpException::gateway_timeout()
+                                .with_detail("the upstream did not answer in time"),
+                        );
+                    }
+                    Err(Unsent::UploadStalled) => {
+                        tracing::error!(upstream = %config.origin, "the upstream stopped taking the request body: 504");
+                        return page(
+                            HttpException::gateway_timeout()
+                                .with_detail("the upstream stopped taking the request body"),
+                        );
+                    }
+                    Err(Unsent::Failed(err)) => match classify(err, upload.as_deref()) {
+                        Failure::Unanswered(err) if again.is_some() => {
+                            tracing::debug!(upstream = %config.origin, error = %chain(&err), "closed unanswered: sent again on another connection");
+                            let Some((uri, headers)) = again.take() else {
+                                return page(HttpException::bad_gateway());
+                            };
+                            request = Request::new(Outgoing::Empty);
+                            *request.method_mut() = method.clone();
+                            *request.uri_mut() = uri;
+                            *request.headers_mut() = headers;
+                        }
+                        Failure::Connect(err) => {
+                            tracing::error!(upstream = %config.origin, error = %chain(&err), "the upstream cannot be reached: 502");
+                            return page(
+                                HttpException::bad_gateway()
+                                    .with_detail("the upstream cannot be reached"),
+                            );
+                        }
+                        Failure::Client(err) => {
+                            // The client's body failed: too large (413), or cut off.
+                            return page(match err.downcast::<HttpException>() {
+                                Ok(exception) => *exception,
+                                Err(err) => HttpException::bad_request().with_detail(format!(
+                                    "the request body could not be read: {err}"
+                                )),
+                            });
+                        }
+                        Failure::Unanswered(err) | Failure::Upstream(err) => {
+                            tracing::error!(upstream = %config.origin, error = %chain(&err), "the upstream's answer failed: 502");
+                            return page(
+                                HttpException::bad_gateway()
+                                    .with_detail("the upstream's answer failed"),
+                            );
+                        }
+                    },
                 }
-                Ok(Err(err)) => {
-                    tracing::error!(upstream = %config.authority, error = %err, "the upstream cannot be reached: 502");
-                    return Ok(HttpException::bad_gateway()
-                        .with_detail("the upstream cannot be reached")
-                        .to_response(Format::negotiate(accept.as_ref())));
-                }
-                Ok(Ok(response)) => response,
             };
 
-            let (mut parts, reply) = response.into_parts();
-            let body = match reply {
-                Reply::Body(body) => Body::new(body),
-                Reply::Upgraded(upstream) => {
-                    let Some(client_upgrade) = client_upgrade else {
-                        tracing::error!(upstream = %config.authority, "the upstream switched protocols unasked: 502");
-                        return Ok(HttpException::bad_gateway()
-                            .with_detail("the upstream switched protocols unasked")
-                            .to_response(Format::negotiate(accept.as_ref())));
-                    };
-                    tokio::spawn(tunnel(client_upgrade, upstream));
-                    return Ok(Response::from_parts(parts, Body::empty()));
-                }
-            };
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let Some(client_upgrade) = client_upgrade else {
+                    tracing::error!(upstream = %config.origin, "the upstream switched protocols unasked: 502");
+                    return page(
+                        HttpException::bad_gateway()
+                            .with_detail("the upstream switched protocols unasked"),
+                    );
+                };
+                let mut response = response;
+                let upstream_upgrade = hyper::upgrade::on(&mut response);
+                let (mut parts, _) = response.into_parts();
+                parts.version = Version::HTTP_11;
+                tokio::spawn(tunnel(client_upgrade, upstream_upgrade, permit));
+                return Ok(Response::from_parts(parts, Body::empty()));
+            }
+            let (mut parts, body) = response.into_parts();
             hop_by_hop::strip(&mut parts.headers);
             if let Some(public) = public {
                 public.rewrite(&config, &mut parts.headers);
             }
-            Ok(Response::from_parts(parts, body))
+            parts.version = Version::HTTP_11;
+            let body = Incoming {
+                body,
+                idle: config.idle_timeout,
+                sleep: None,
+                rearm: false,
+                permit,
+            };
+            Ok(Response::from_parts(parts, Body::new(body)))
         })
+    }
+}
+
+/// `X-Forwarded-Proto`'s value for the client's scheme.
+fn scheme_value(scheme: &str) -> &'static str {
+    if scheme == "https" {
+        "https"
+    } else {
+        "http"
     }
 }
 
 /// Joins the client's upgraded connection to the upstream's, byte for byte,
 /// until either side closes.
-async fn tunnel(client: hyper::upgrade::OnUpgrade, mut upstream: Connection) {
-    let client = match client.await {
-        Ok(client) => client,
+async fn tunnel(
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
         Err(err) => {
-            tracing::warn!(error = %err, "an upgrade could not be tunnelled: the client's side failed");
+            tracing::warn!(error = %err, "an upgrade could not be tunnelled");
             return;
         }
     };
     let mut client = TokioIo::new(client);
-    // What the upstream sent right behind its 101 goes first.
-    if !upstream.read.is_empty() && client.write_all(&upstream.read).await.is_err() {
-        return;
-    }
-    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream.io).await;
+    let mut upstream = TokioIo::new(upstream);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 
 /// An address as text, as `Display` writes it, kept on the stack: the
@@ -511,7 +888,7 @@ mod tests {
 
     #[test]
     fn bad_upstreams_are_refused() {
-        assert!(Proxy::new("https://x/").is_err());
+        assert!(Proxy::new("ftp://x/").is_err());
         assert!(Proxy::new("not a url").is_err());
         assert!(Proxy::new("http://x/?q").is_err());
     }
