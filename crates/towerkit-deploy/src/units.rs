@@ -135,4 +135,73 @@ mod tests {
         assert_eq!(parse_size("-1"), None);
         assert_eq!(parse_size("lots"), None);
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        const SIZE_UNITS: [(&str, u64); 12] = [
+            ("", 1),
+            ("B", 1),
+            ("b", 1),
+            ("KB", 1000),
+            ("k", 1000),
+            ("KiB", 1 << 10),
+            ("kib", 1 << 10),
+            ("MB", 1_000_000),
+            ("MiB", 1 << 20),
+            ("GB", 1_000_000_000),
+            ("GiB", 1 << 30),
+            ("gib", 1 << 30),
+        ];
+
+        const DURATION_UNITS: [(&str, u64); 7] = [
+            ("us", 1_000),
+            ("ms", 1_000_000),
+            ("s", 1_000_000_000),
+            ("sec", 1_000_000_000),
+            ("m", 60_000_000_000),
+            ("h", 3_600_000_000_000),
+            ("d", 86_400_000_000_000),
+        ];
+
+        proptest! {
+            /// A whole number with a unit is that many bytes, exactly, with
+            /// or without spaces.
+            #[test]
+            fn sizes_are_exact(n in 0u64..(1 << 20), unit in 0usize..12, space in any::<bool>()) {
+                let (name, factor) = SIZE_UNITS[unit];
+                let space = if space { " " } else { "" };
+                prop_assert_eq!(parse_size(&format!(" {n}{space}{name} ")), Some(n * factor));
+            }
+
+            /// A whole number with a unit is that duration, to the
+            /// microsecond (`ms` and `us` go through a fraction of a
+            /// second).
+            #[test]
+            fn durations_are_exact(n in 0u64..100_000, unit in 0usize..7) {
+                let (name, nanos) = DURATION_UNITS[unit];
+                let parsed = parse_duration(&format!("{n}{name}")).expect("parsed");
+                let expected = u128::from(n) * u128::from(nanos);
+                prop_assert!(parsed.as_nanos().abs_diff(expected) < 1_000, "{}{}: {:?}", n, name, parsed);
+            }
+
+            /// Any text either reads as a size or is refused; nothing
+            /// panics, and nothing negative or too large wraps around.
+            #[test]
+            fn any_text_is_read_or_refused(text in "\\PC{0,24}") {
+                if let Some(size) = parse_size(&text) {
+                    prop_assert!(text.trim().starts_with(|c: char| c.is_ascii_digit() || c == '.'));
+                    let _ = size;
+                }
+                let _ = parse_duration(&text);
+            }
+
+            /// Sizes past what a u64 holds are refused, not wrapped.
+            #[test]
+            fn huge_sizes_are_refused(n in 18_000_000_000u64..u64::MAX / 2) {
+                prop_assert_eq!(parse_size(&format!("{n}GiB")), None);
+            }
+        }
+    }
 }
