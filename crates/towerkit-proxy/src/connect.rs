@@ -6,8 +6,9 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http::Uri;
@@ -28,6 +29,8 @@ pub(crate) struct Connector {
     /// TLS, for an `https://` upstream.
     pub(crate) tls: Option<Tls>,
     pub(crate) connect_timeout: Duration,
+    /// HTTP/2 with prior knowledge on plain TCP.
+    pub(crate) h2c: bool,
 }
 
 /// What a TLS connection needs: the client configuration and the name the
@@ -38,10 +41,71 @@ pub(crate) struct Tls {
     pub(crate) name: ServerName<'static>,
 }
 
-/// A connection to the upstream, plain or TLS.
-pub(crate) enum Stream {
+/// A connection to the upstream, plain or TLS, with its [`Guard`].
+pub(crate) struct Stream {
+    io: Io,
+    guard: Guard,
+    /// Check for bytes nobody asked for before each request: HTTP/1.1 on
+    /// plain TCP, where the socket shows what the upstream sent.
+    check: bool,
+    /// Bytes were read since the last write: the next write starts a new
+    /// request.
+    read_since_write: bool,
+}
+
+enum Io {
     Plain(TokioIo<TcpStream>),
     Tls(Box<TokioIo<TlsStream<TcpStream>>>),
+}
+
+/// The proxy's hold on an HTTP/1.1 connection, found in the extensions of
+/// each response that came on it.
+///
+/// An upstream that sends bytes its framing did not announce (a body after
+/// a `HEAD`, a 204 or a 304; more than its `Content-Length`) would have them
+/// read as the answer to the next request on the connection: another
+/// client's. A connection is therefore closed, never reused, once
+/// - a response on it is framed in a way that invites stray bytes (the
+///   proxy [dooms](Guard::doom) it);
+/// - bytes are waiting on it when a new request is about to be written
+///   (the stream checks, on plain TCP).
+#[derive(Clone, Debug)]
+pub(crate) struct Guard(Arc<GuardState>);
+
+#[derive(Debug, Default)]
+struct GuardState {
+    doomed: AtomicBool,
+    /// Upgraded to a tunnel: bytes flow both ways at will.
+    tunnel: AtomicBool,
+    /// The connection's task, waiting to read: woken to see it closed.
+    reader: Mutex<Option<Waker>>,
+}
+
+impl Guard {
+    /// Closes the connection: it reads as closed and takes no more writes.
+    pub(crate) fn doom(&self) {
+        self.0.doomed.store(true, Ordering::Release);
+        let waker = self.0.reader.lock().ok().and_then(|mut w| w.take());
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The connection has become a tunnel: no more requests on it.
+    pub(crate) fn tunnel(&self) {
+        self.0.tunnel.store(true, Ordering::Release);
+    }
+
+    fn is_doomed(&self) -> bool {
+        self.0.doomed.load(Ordering::Acquire)
+    }
+}
+
+fn doomed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "the connection was closed: the upstream sent bytes its framing did not announce",
+    )
 }
 
 impl Service<Uri> for Connector {
@@ -76,7 +140,7 @@ impl Service<Uri> for Connector {
                     )
                 })??;
             let Some(tls) = connector.tls else {
-                return Ok(Stream::Plain(TokioIo::new(tcp)));
+                return Ok(Stream::new(Io::Plain(TokioIo::new(tcp)), !connector.h2c));
             };
             let handshake = tls.connector.connect(tls.name, tcp);
             let stream = tokio::time::timeout(connector.connect_timeout, handshake)
@@ -87,7 +151,7 @@ impl Service<Uri> for Connector {
                         "no TLS handshake within the connect timeout",
                     )
                 })??;
-            Ok(Stream::Tls(Box::new(TokioIo::new(stream))))
+            Ok(Stream::new(Io::Tls(Box::new(TokioIo::new(stream))), false))
         })
     }
 }
@@ -111,18 +175,73 @@ async fn tcp(host: &str, port: u16) -> io::Result<TcpStream> {
     Err(last)
 }
 
+impl Stream {
+    fn new(io: Io, check: bool) -> Self {
+        Stream {
+            io,
+            guard: Guard(Arc::default()),
+            check,
+            read_since_write: false,
+        }
+    }
+
+    fn is_h2(&self) -> bool {
+        match &self.io {
+            Io::Plain(_) => false,
+            Io::Tls(stream) => stream.inner().get_ref().1.alpn_protocol() == Some(b"h2"),
+        }
+    }
+
+    /// Before a write of `first` (and more): refused if the connection is
+    /// doomed, or if it starts a new request (a request line after a
+    /// response was read) while bytes nobody asked for are waiting.
+    fn poll_before_write(&mut self, cx: &mut Context<'_>, first: &[u8]) -> Result<(), io::Error> {
+        if self.guard.is_doomed() {
+            return Err(doomed());
+        }
+        if !std::mem::take(&mut self.read_since_write)
+            || !self.check
+            || !is_request_line(first)
+            || self.guard.0.tunnel.load(Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        let Io::Plain(tcp) = &mut self.io else {
+            return Ok(());
+        };
+        let mut byte = [std::mem::MaybeUninit::uninit(); 1];
+        let mut probe = tokio::io::ReadBuf::uninit(&mut byte);
+        match tcp.inner_mut().poll_peek(cx, &mut probe) {
+            Poll::Ready(Ok(0)) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the upstream closed the connection",
+            )),
+            Poll::Ready(Ok(_)) => {
+                tracing::warn!(
+                    "the upstream sent bytes after a response ended: its connection is closed"
+                );
+                self.guard.doom();
+                Err(doomed())
+            }
+            Poll::Ready(Err(_)) | Poll::Pending => Ok(()),
+        }
+    }
+}
+
+/// Whether `bytes` start like a request line in origin form: a method, a
+/// space, a slash.
+fn is_request_line(bytes: &[u8]) -> bool {
+    let method = bytes.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    method > 0 && bytes.get(method..method + 2) == Some(b" /")
+}
+
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        match self {
-            Stream::Plain(_) => Connected::new(),
-            Stream::Tls(stream) => {
-                let (_, session) = stream.inner().get_ref();
-                if session.alpn_protocol() == Some(b"h2") {
-                    Connected::new().negotiated_h2()
-                } else {
-                    Connected::new()
-                }
-            }
+        let connected = Connected::new();
+        if self.is_h2() {
+            connected.negotiated_h2()
+        } else {
+            connected.extra(self.guard.clone())
         }
     }
 }
@@ -133,10 +252,27 @@ impl Read for Stream {
         cx: &mut Context<'_>,
         buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_read(cx, buf),
-            Stream::Tls(io) => Pin::new(&mut **io).poll_read(cx, buf),
+        let this = self.get_mut();
+        if this.guard.is_doomed() {
+            // Read as closed: the connection's task ends it.
+            return Poll::Ready(Ok(()));
         }
+        let polled = match &mut this.io {
+            Io::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Io::Tls(io) => Pin::new(&mut **io).poll_read(cx, buf),
+        };
+        match &polled {
+            Poll::Ready(Ok(())) => this.read_since_write = true,
+            Poll::Pending => {
+                if let Ok(mut reader) = this.guard.0.reader.lock() {
+                    if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        *reader = Some(cx.waker().clone());
+                    }
+                }
+            }
+            Poll::Ready(Err(_)) => {}
+        }
+        polled
     }
 }
 
@@ -146,9 +282,11 @@ impl Write for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_write(cx, buf),
-            Stream::Tls(io) => Pin::new(&mut **io).poll_write(cx, buf),
+        let this = self.get_mut();
+        this.poll_before_write(cx, buf)?;
+        match &mut this.io {
+            Io::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Io::Tls(io) => Pin::new(&mut **io).poll_write(cx, buf),
         }
     }
 
@@ -157,30 +295,36 @@ impl Write for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
-            Stream::Tls(io) => Pin::new(&mut **io).poll_write_vectored(cx, bufs),
+        let this = self.get_mut();
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        this.poll_before_write(cx, first)?;
+        match &mut this.io {
+            Io::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Io::Tls(io) => Pin::new(&mut **io).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(io) => io.is_write_vectored(),
-            Stream::Tls(io) => io.is_write_vectored(),
+        match &self.io {
+            Io::Plain(io) => io.is_write_vectored(),
+            Io::Tls(io) => io.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_flush(cx),
-            Stream::Tls(io) => Pin::new(&mut **io).poll_flush(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_flush(cx),
+            Io::Tls(io) => Pin::new(&mut **io).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(io) => Pin::new(io).poll_shutdown(cx),
-            Stream::Tls(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        match &mut self.get_mut().io {
+            Io::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Io::Tls(io) => Pin::new(&mut **io).poll_shutdown(cx),
         }
     }
 }

@@ -26,7 +26,7 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpExcep
 
 use crate::bodies::{ClientBodyFailed, Incoming, Outgoing, Upload};
 use crate::client::{ClientHeaders, X_FORWARDED_FOR};
-use crate::connect::{self, Connector, Tls, Trust};
+use crate::connect::{self, Connector, Guard, Tls, Trust};
 use crate::hop_by_hop;
 
 /// How long connecting to the upstream may take, unless set.
@@ -73,7 +73,7 @@ struct Config {
     idle_timeout: Duration,
     max_connections: Option<Arc<Semaphore>>,
     settings: Settings,
-    client: UpstreamClient,
+    client: Clients,
 }
 
 /// A reverse proxy to one upstream. See the [crate documentation](crate).
@@ -258,7 +258,7 @@ fn build_client(
     scheme: &Scheme,
     authority: &Authority,
     settings: &Settings,
-) -> Result<UpstreamClient, String> {
+) -> Result<Clients, String> {
     let tls = if *scheme == Scheme::HTTPS {
         Some(Tls {
             connector: tokio_rustls::TlsConnector::from(connect::client_config(
@@ -270,9 +270,11 @@ fn build_client(
     } else {
         None
     };
+    let h2c = settings.h2c && *scheme == Scheme::HTTP;
     let connector = Connector {
         tls,
         connect_timeout: settings.connect_timeout,
+        h2c,
     };
     let mut builder = Client::builder(TokioExecutor::new());
     builder
@@ -281,8 +283,21 @@ fn build_client(
         .pool_max_idle_per_host(settings.pool_max_idle)
         .pool_idle_timeout(settings.pool_idle_timeout)
         .set_host(false)
-        .http2_only(settings.h2c && *scheme == Scheme::HTTP);
-    Ok(builder.build(connector))
+        .http2_only(h2c);
+    let pooled = builder.build(connector.clone());
+    // A `HEAD` goes on a connection of its own, closed after it: an upstream
+    // that sends the body all the same, even late, then has nobody to
+    // send it to.
+    builder.pool_max_idle_per_host(0);
+    let unpooled = builder.build(connector);
+    Ok(Clients { pooled, unpooled })
+}
+
+/// The clients of one upstream.
+#[derive(Clone)]
+struct Clients {
+    pooled: UpstreamClient,
+    unpooled: UpstreamClient,
 }
 
 /// How a request to the upstream failed.
@@ -492,7 +507,12 @@ async fn exchange(
     request: Request<Outgoing>,
     upload: Option<&Upload>,
 ) -> Result<Response<hyper::body::Incoming>, Unsent> {
-    let mut response = std::pin::pin!(config.client.request(request));
+    let client = if request.method() == Method::HEAD {
+        &config.client.unpooled
+    } else {
+        &config.client.pooled
+    };
+    let mut response = std::pin::pin!(client.request(request));
     if let Some(upload) = upload {
         while !upload.is_sent() {
             let wait = match upload.untaken_for() {
@@ -734,6 +754,9 @@ impl Service<Request<Body>> for Proxy {
                     );
                 };
                 let mut response = response;
+                if let Some(guard) = response.extensions().get::<Guard>() {
+                    guard.tunnel();
+                }
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 let (mut parts, _) = response.into_parts();
                 parts.version = Version::HTTP_11;
@@ -741,6 +764,18 @@ impl Service<Request<Body>> for Proxy {
                 return Ok(Response::from_parts(parts, Body::empty()));
             }
             let (mut parts, body) = response.into_parts();
+            if invites_stray_bytes(&method, parts.status, &parts.headers) {
+                if let Some(guard) = parts.extensions.get::<Guard>() {
+                    tracing::debug!(upstream = %config.origin, status = %parts.status, "a response framed to invite stray bytes: its connection is closed");
+                    guard.doom();
+                }
+            }
+            parts.extensions = http::Extensions::new();
+            // Chunks are the body whatever length is also claimed (RFC 9112
+            // §6.3): the length would cut the client's copy short.
+            if parts.headers.contains_key(http::header::TRANSFER_ENCODING) {
+                parts.headers.remove(CONTENT_LENGTH);
+            }
             hop_by_hop::strip(&mut parts.headers);
             if let Some(public) = public {
                 public.rewrite(&config, &mut parts.headers);
@@ -756,6 +791,22 @@ impl Service<Request<Body>> for Proxy {
             Ok(Response::from_parts(parts, Body::new(body)))
         })
     }
+}
+
+/// Whether a response's framing leaves room for bytes the upstream may
+/// send after it: no body by its status or the request's method, yet a
+/// length or chunks announced; or both a length and chunks. Its
+/// connection is not reused.
+fn invites_stray_bytes(method: &Method, status: StatusCode, headers: &HeaderMap) -> bool {
+    let length = headers
+        .get(CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0");
+    let chunked = headers.contains_key(http::header::TRANSFER_ENCODING);
+    let bodiless = *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || status.is_informational();
+    (bodiless && (length || chunked)) || (length && chunked)
 }
 
 /// `X-Forwarded-Proto`'s value for the client's scheme.
