@@ -342,6 +342,7 @@ fn site(root: &Path) -> App {
 fn protected(root: &Path) -> App {
     BoxCloneSyncService::new(
         LoginLayer::new(Ada, &[LoginMethod::Basic])
+            .expect("a login layer")
             .protect(vec!["/private".into(), "/admin".into()])
             .layer(site(root)),
     )

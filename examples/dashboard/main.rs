@@ -59,7 +59,7 @@ async fn main() -> Result<(), BoxError> {
         .layer(HttpExceptionsLayer::new())
         .layer(GzipLayer::new())
         .layer(SessionLayer::new(MemoryStore::new(10_000)))
-        .layer(LoginLayer::new(users, &[LoginMethod::Form]).protect(vec!["/".into()]))
+        .layer(LoginLayer::new(users, &[LoginMethod::Form])?.protect(vec!["/".into()]))
         .service(site);
 
     let server = Server::builder()

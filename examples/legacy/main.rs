@@ -51,7 +51,7 @@ async fn main() -> Result<(), BoxError> {
     let users = HtpasswdFile::open(examples.join("demo/users.htpasswd"))?;
     let stack = ServiceBuilder::new()
         .layer(HttpExceptionsLayer::new())
-        .layer(LoginLayer::new(users, &[LoginMethod::Basic]).protect(vec!["/".into()]))
+        .layer(LoginLayer::new(users, &[LoginMethod::Basic])?.protect(vec!["/".into()]))
         .service(site);
 
     let server = Server::bind([addr.parse()?]).await?;

@@ -522,7 +522,8 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     {
         return Err(section.error("users", "name the htpasswd file of the users"));
     }
-    let mut layer = LoginLayer::new(UserFiles::new(htpasswd, htdigest), &methods);
+    let mut layer = LoginLayer::new(UserFiles::new(htpasswd, htdigest), &methods)
+        .map_err(|err| section.section_error(err.to_string()))?;
     if !digest_algorithms.is_empty() {
         layer = layer.digest_algorithms(digest_algorithms);
     }

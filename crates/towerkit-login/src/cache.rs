@@ -199,6 +199,7 @@ mod tests {
         fn layer() -> LoginLayer {
             let methods = [LoginMethod::Basic, LoginMethod::Form, LoginMethod::Ticket];
             LoginLayer::new(Ada, &methods)
+                .unwrap()
                 .protect(vec!["/private".to_owned()])
                 .ticket(TicketOptions::new("a secret of the tests"))
         }

@@ -1,6 +1,7 @@
 //! HTTP Digest (RFC 7616): server-made nonces and the response check.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -21,13 +22,20 @@ pub fn hex_hash(algorithm: &str, text: &str) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Makes and checks nonces: `base64(time ‖ random ‖ HMAC(secret, time ‖
-/// random))`, so that only nonces this server issued pass, and only while
+/// Makes and checks nonces: `base64(time ‖ unique ‖ HMAC(key, time ‖
+/// unique))`, so that only nonces this server issued pass, and only while
 /// young; remembers the highest `nc` seen per nonce, so that a replayed
 /// request is refused.
+///
+/// The key comes from the operating system's randomness when the layer is
+/// made, or there is no layer ([`Nonces::new`] fails): a key anyone can
+/// guess (zeros) would let anyone make nonces that pass. The `unique` part
+/// needs no randomness after that: it is `HMAC(key, counter)`, different
+/// for every nonce and unpredictable without the key.
 pub(crate) struct Nonces {
     key: [u8; 32],
     lifetime: Duration,
+    issued: AtomicU64,
     seen: Mutex<HashMap<String, (u32, u64)>>,
 }
 
@@ -50,15 +58,21 @@ fn unix_now() -> u64 {
 }
 
 impl Nonces {
-    pub(crate) fn new(lifetime: Duration) -> Self {
+    /// Nonces good for `lifetime`, signed with a key `fill` makes (the
+    /// OS's randomness: `getrandom::fill`). An error of `fill` is returned:
+    /// no key is made of anything else.
+    pub(crate) fn new(
+        lifetime: Duration,
+        fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+    ) -> Result<Self, getrandom::Error> {
         let mut key = [0u8; 32];
-        // Should the OS refuse randomness, every nonce fails the check.
-        let _ = getrandom::fill(&mut key);
-        Nonces {
+        fill(&mut key)?;
+        Ok(Nonces {
             key,
             lifetime,
+            issued: AtomicU64::new(0),
             seen: Mutex::default(),
-        }
+        })
     }
 
     fn mac(&self, data: &[u8]) -> Vec<u8> {
@@ -72,9 +86,10 @@ impl Nonces {
 
     pub(crate) fn issue(&self) -> String {
         let mut data = unix_now().to_be_bytes().to_vec();
-        let mut random = [0u8; 8];
-        let _ = getrandom::fill(&mut random);
-        data.extend_from_slice(&random);
+        let count = self.issued.fetch_add(1, Ordering::Relaxed);
+        let mut unique = b"nonce#".to_vec();
+        unique.extend_from_slice(&count.to_be_bytes());
+        data.extend_from_slice(&self.mac(&unique)[..8]);
         let mac = self.mac(&data);
         data.extend_from_slice(&mac);
         URL_SAFE_NO_PAD.encode(data)
@@ -213,12 +228,13 @@ mod tests {
 
     #[test]
     fn nonces_made_here_once_per_count() {
-        let nonces = Nonces::new(Duration::from_secs(60));
+        let nonces = Nonces::new(Duration::from_secs(60), getrandom::fill).unwrap();
         let nonce = nonces.issue();
         assert_eq!(nonces.check(&nonce, 1), NonceCheck::Fresh);
         assert_eq!(nonces.check(&nonce, 2), NonceCheck::Fresh);
         assert_eq!(nonces.check(&nonce, 2), NonceCheck::Stale, "nc replayed");
-        let other = Nonces::new(Duration::from_secs(60));
+        assert_ne!(nonces.issue(), nonces.issue(), "each nonce is new");
+        let other = Nonces::new(Duration::from_secs(60), getrandom::fill).unwrap();
         assert_eq!(other.check(&nonce, 1), NonceCheck::Forged);
         assert_eq!(nonces.check("garbage", 1), NonceCheck::Forged);
     }

@@ -25,6 +25,7 @@ use towerkit_core::{
 
 use crate::cache::{own_page, private};
 use crate::digest::{expected_response, parse_params, NonceCheck, Nonces};
+use crate::error::LoginError;
 use crate::future::{asks_for_a_user, ResponseFuture};
 use crate::throttle::{Throttle, Verdict};
 use crate::ticket::{Ticket, TicketDigest, TicketSigner};
@@ -95,6 +96,10 @@ impl TicketOptions {
     }
 }
 
+/// What a layer is made of. Cloned only by a builder called on a clone
+/// of a layer; the state that requests change (the nonce key and the
+/// nonces seen, the throttle, what the log was told) is shared.
+#[derive(Clone)]
 pub(crate) struct Config {
     users: Arc<dyn Authenticator>,
     methods: Vec<LoginMethod>,
@@ -104,14 +109,18 @@ pub(crate) struct Config {
     logout_path: String,
     ticket: Option<(TicketOptions, TicketSigner)>,
     digest_algorithms: Vec<&'static str>,
-    nonces: Nonces,
-    throttle: Throttle,
+    nonces: Arc<Nonces>,
+    throttle: Arc<Throttle>,
     form: String,
     /// Whether the log was told that the form login has no session.
-    told_no_session: AtomicBool,
+    told_no_session: Arc<AtomicBool>,
 }
 
 /// Logs users in. See the [crate documentation](crate).
+///
+/// Every builder method works on any layer, a clone too, and changes only
+/// the layer it is called on. Clones share the throttle (failures counted
+/// by one count for all) and the key of the Digest nonces.
 #[derive(Clone)]
 pub struct LoginLayer {
     config: Arc<Config>,
@@ -123,13 +132,30 @@ pub const DEFAULT_FORM: &str = "<!DOCTYPE html>\n<html>\n<head><meta charset=\"u
 
 impl LoginLayer {
     /// Users from `users`, logging in with `methods`.
-    pub fn new(users: impl Authenticator, methods: &[LoginMethod]) -> Self {
+    ///
+    /// Fails, rather than make a layer whose Digest nonces anyone could
+    /// forge, when the operating system gives no randomness for their key.
+    pub fn new(users: impl Authenticator, methods: &[LoginMethod]) -> Result<Self, LoginError> {
         LoginLayer::with_users(Arc::new(users), methods)
     }
 
     /// Like [`new`](Self::new) with shared users.
-    pub fn with_users(users: Arc<dyn Authenticator>, methods: &[LoginMethod]) -> Self {
-        LoginLayer {
+    pub fn with_users(
+        users: Arc<dyn Authenticator>,
+        methods: &[LoginMethod],
+    ) -> Result<Self, LoginError> {
+        LoginLayer::with_randomness(users, methods, getrandom::fill)
+    }
+
+    /// [`with_users`](Self::with_users) with the nonce key from `fill`.
+    pub(crate) fn with_randomness(
+        users: Arc<dyn Authenticator>,
+        methods: &[LoginMethod],
+        fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
+    ) -> Result<Self, LoginError> {
+        let nonces =
+            Nonces::new(Duration::from_secs(300), fill).map_err(LoginError::NoRandomness)?;
+        Ok(LoginLayer {
             config: Arc::new(Config {
                 users,
                 methods: methods.to_vec(),
@@ -139,19 +165,18 @@ impl LoginLayer {
                 logout_path: "/logout".to_owned(),
                 ticket: None,
                 digest_algorithms: vec!["SHA-256", "MD5"],
-                nonces: Nonces::new(Duration::from_secs(300)),
-                throttle: Throttle::default(),
+                nonces: Arc::new(nonces),
+                throttle: Arc::default(),
                 form: DEFAULT_FORM.to_owned(),
-                told_no_session: AtomicBool::new(false),
+                told_no_session: Arc::default(),
             }),
-        }
+        })
     }
 
+    /// The configuration of this layer alone: copied first if a clone
+    /// shares it.
     fn config(&mut self) -> &mut Config {
-        match Arc::get_mut(&mut self.config) {
-            Some(config) => config,
-            None => unreachable!("a LoginLayer is configured before it is cloned"),
-        }
+        Arc::make_mut(&mut self.config)
     }
 
     /// The realm of the challenges.
@@ -265,7 +290,8 @@ struct Found {
 enum Identity {
     User(Found),
     Nobody,
-    /// Credentials were given and are wrong: answer now.
+    /// Credentials were given and are wrong, or cannot be checked now (the
+    /// session store is down): answer now.
     Refused(Response<Body>),
 }
 
@@ -460,13 +486,19 @@ impl Config {
         }
         if self.has(LoginMethod::Form) && req.headers().contains_key(COOKIE) {
             if let Some(session) = self.session(req) {
-                if let Ok(Some(name)) = session.get::<String>(SESSION_USER).await {
-                    return Identity::User(Found {
-                        name,
-                        auth_type: "form",
-                        tokens: Vec::new(),
-                        reissue: None,
-                    });
+                match session.get::<String>(SESSION_USER).await {
+                    Ok(Some(name)) => {
+                        return Identity::User(Found {
+                            name,
+                            auth_type: "form",
+                            tokens: Vec::new(),
+                            reissue: None,
+                        })
+                    }
+                    Ok(None) => {}
+                    // The store failed (Redis down): who asks is not known,
+                    // which is not "nobody". Its 503, not a login.
+                    Err(err) => return Identity::Refused(err.response_for(req)),
                 }
             }
         }
@@ -881,7 +913,9 @@ mod tests {
     }
 
     fn layer(methods: &[LoginMethod]) -> LoginLayer {
-        LoginLayer::new(Ada, methods).protect(vec!["/private".to_owned()])
+        LoginLayer::new(Ada, methods)
+            .unwrap()
+            .protect(vec!["/private".to_owned()])
     }
 
     #[tokio::test]
@@ -1016,5 +1050,61 @@ mod tests {
             .unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         assert_eq!(client.get("/private").send().await.unwrap().text(), "ada");
+    }
+
+    #[tokio::test]
+    async fn every_builder_works_on_a_clone() {
+        let all = [
+            LoginMethod::Basic,
+            LoginMethod::Digest,
+            LoginMethod::Form,
+            LoginMethod::Ticket,
+        ];
+        let original = layer(&all);
+        // In use already, and cloned: each builder changes the clone only.
+        let _in_use = original.layer(app());
+        let configured = original
+            .clone()
+            .realm("elsewhere")
+            .protect(vec!["/other".to_owned()])
+            .login_path("/in")
+            .logout_path("/out")
+            .ticket(TicketOptions::new("a secret of the tests"))
+            .digest_algorithms(vec!["MD5"])
+            .form_template("<p>{message}</p>");
+        let mut client = TestClient::new(configured.layer(app()));
+        let res = client.get("/other").send().await.unwrap();
+        let challenges: Vec<_> = res.headers().get_all("www-authenticate").iter().collect();
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        assert!(challenges
+            .iter()
+            .all(|c| c.to_str().unwrap().contains("realm=\"elsewhere\"")));
+        assert!(challenges[0].to_str().unwrap().contains("algorithm=MD5"));
+        assert_eq!(
+            client.get("/private").send().await.unwrap().text(),
+            "nobody"
+        );
+        assert_eq!(client.get("/in").send().await.unwrap().text(), "<p></p>");
+        let out = client.get("/out").send().await.unwrap();
+        assert!(out.header("set-cookie").unwrap().starts_with("auth_tkt=;"));
+        // The original is as it was.
+        let mut client = TestClient::new(original.layer(app()));
+        let res = client.get("/private").send().await.unwrap();
+        let challenge = res.header("www-authenticate").unwrap();
+        assert!(challenge.contains("realm=\"towerkit\"") && challenge.contains("SHA-256"));
+        let form = client.get("/login").send().await.unwrap().text();
+        assert!(form.contains("<form method=\"post\""), "{form}");
+    }
+
+    #[test]
+    fn no_randomness_no_layer() {
+        let no_randomness = |_: &mut [u8]| Err(getrandom::Error::UNSUPPORTED);
+        let made =
+            LoginLayer::with_randomness(Arc::new(Ada), &[LoginMethod::Digest], no_randomness);
+        let Err(err) = made else {
+            panic!("a layer made with no randomness for its nonce key");
+        };
+        assert_eq!(err, LoginError::NoRandomness(getrandom::Error::UNSUPPORTED));
+        assert!(err.to_string().contains("no randomness"), "{err}");
     }
 }

@@ -42,6 +42,7 @@
 //!
 //! let users = HtpasswdFile::open("users.htpasswd").unwrap();
 //! let app = LoginLayer::new(users, &[LoginMethod::Form, LoginMethod::Basic])
+//!     .unwrap()
 //!     .protect(vec!["/admin".into()])
 //!     .layer(Text::new("hello"));
 //! # let _ = app;
@@ -51,12 +52,14 @@
 
 mod cache;
 pub mod digest;
+mod error;
 mod future;
 mod layer;
 mod throttle;
 pub mod ticket;
 pub mod users;
 
+pub use error::LoginError;
 pub use future::ResponseFuture;
 pub use layer::{
     safe_next, Login, LoginLayer, LoginMethod, TicketOptions, UserTokens, DEFAULT_FORM,
