@@ -8,6 +8,9 @@
 //!   gzipped.
 //! - `slow`: clients that trickle a body, or stop reading a response,
 //!   while the connection slots are all taken.
+//! - `throttle`: password guessing: a parallel burst for one user, the
+//!   owner from another address, long user names, users and addresses
+//!   rotated against the global budget.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -16,3 +19,4 @@ mod framing;
 mod shutdown;
 mod slow;
 mod store;
+mod throttle;

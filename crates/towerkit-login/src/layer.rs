@@ -27,7 +27,7 @@ use crate::cache::{own_page, private};
 use crate::digest::{expected_response, parse_params, NonceCheck, Nonces};
 use crate::error::LoginError;
 use crate::future::{asks_for_a_user, ResponseFuture};
-use crate::throttle::{Throttle, Verdict};
+use crate::throttle::{Refused, Throttle};
 use crate::ticket::{Ticket, TicketDigest, TicketSigner};
 use crate::users::Authenticator;
 
@@ -436,25 +436,20 @@ impl Config {
         user: &str,
         password: &str,
     ) -> Result<bool, Response<Body>> {
-        let keys = [format!("user:{user}"), client_key(req)];
-        match self.throttle.verdict(&keys) {
-            Verdict::Locked(seconds) => {
-                tracing::warn!(user, "too many failed logins: refused for now");
-                return Err(
-                    HttpException::too_many_requests(Some(RetryAfter::Seconds(seconds)))
-                        .with_detail("too many failed logins; try again later")
-                        .response_for(req),
-                );
-            }
-            Verdict::Wait(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
-            Verdict::Wait(_) => {}
+        // Counted before the password is looked at: parallel guesses see
+        // each other.
+        let reservation = self
+            .throttle
+            .reserve(user, client_addr(req).map(|addr| addr.ip()))
+            .map_err(|refused| too_many(req, user, refused))?;
+        if !reservation.delay().is_zero() {
+            tokio::time::sleep(reservation.delay()).await;
         }
         let ok = self.users.check(user, password).await;
         if ok {
-            self.throttle.succeeded(&keys);
+            reservation.succeeded();
         } else {
-            tracing::info!(user, "a failed login");
-            self.throttle.failed(&keys);
+            tracing::info!(user = shown(user), "a failed login");
         }
         Ok(ok)
     }
@@ -574,15 +569,19 @@ impl Config {
             NonceCheck::Stale => return refuse(true),
             NonceCheck::Fresh => {}
         }
-        let keys = [format!("user:{user}"), client_key(req)];
-        if let Verdict::Locked(seconds) = self.throttle.verdict(&keys) {
-            return Identity::Refused(
-                HttpException::too_many_requests(Some(RetryAfter::Seconds(seconds)))
-                    .response_for(req),
-            );
+        // Counted before the response is compared, as a password is.
+        let reservation = match self
+            .throttle
+            .reserve(user, client_addr(req).map(|addr| addr.ip()))
+        {
+            Ok(reservation) => reservation,
+            Err(refused) => return Identity::Refused(too_many(req, user, refused)),
+        };
+        if !reservation.delay().is_zero() {
+            tokio::time::sleep(reservation.delay()).await;
         }
         let Some(ha1) = self.users.digest_secret(user, &self.realm, algorithm) else {
-            self.throttle.failed(&keys);
+            tracing::info!(user = shown(user), "a failed Digest login");
             return refuse(false);
         };
         let expected = expected_response(
@@ -598,7 +597,7 @@ impl Config {
             expected.as_bytes(),
             response.to_ascii_lowercase().as_bytes(),
         ) {
-            self.throttle.succeeded(&keys);
+            reservation.succeeded();
             Identity::User(Found {
                 name: user.clone(),
                 auth_type: "Digest",
@@ -606,8 +605,7 @@ impl Config {
                 reissue: None,
             })
         } else {
-            tracing::info!(user = %user, "a failed Digest login");
-            self.throttle.failed(&keys);
+            tracing::info!(user = shown(user), "a failed Digest login");
             refuse(false)
         }
     }
@@ -751,14 +749,27 @@ impl Config {
     }
 }
 
-/// The throttle's key for the client: its address, or `ip:unknown` for a
-/// client no server told us of (never loopback: see
-/// [`client_addr`]).
-fn client_key<B>(req: &Request<B>) -> String {
-    match client_addr(req) {
-        Some(addr) => format!("ip:{}", addr.ip()),
-        None => "ip:unknown".to_owned(),
+/// The answer to an attempt the throttle refused: 429, with when to try
+/// again. Nothing was checked.
+fn too_many<B>(req: &Request<B>, user: &str, refused: Refused) -> Response<Body> {
+    tracing::warn!(
+        user = shown(user),
+        reason = ?refused.reason,
+        "too many failed logins: refused for now"
+    );
+    HttpException::too_many_requests(Some(RetryAfter::Seconds(refused.retry_after)))
+        .with_detail("too many failed logins; try again later")
+        .response_for(req)
+}
+
+/// A user name as the log shows it: its first 64 bytes (a name is
+/// whatever a client sent, 16 KB if it likes).
+fn shown(user: &str) -> &str {
+    let mut end = user.len().min(64);
+    while !user.is_char_boundary(end) {
+        end -= 1;
     }
+    &user[..end]
 }
 
 fn unix_now() -> u64 {
@@ -1106,5 +1117,72 @@ mod tests {
         };
         assert_eq!(err, LoginError::NoRandomness(getrandom::Error::UNSUPPORTED));
         assert!(err.to_string().contains("no randomness"), "{err}");
+    }
+
+    /// Ada, whose every check takes 5 ms (as bcrypt takes longer), counted.
+    struct SlowAda(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Authenticator for SlowAda {
+        fn check(&self, user: &str, password: &str) -> BoxFuture<bool> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let ok = user == "ada" && password == "secret";
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                ok
+            })
+        }
+    }
+
+    fn from(peer: &str, credentials: &str) -> Request<Body> {
+        let mut req = Request::get("/private").body(Body::empty()).unwrap();
+        let auth = format!("Basic {}", STANDARD.encode(credentials));
+        req.headers_mut()
+            .insert(AUTHORIZATION, HeaderValue::from_str(&auth).unwrap());
+        let (peer, local) = (peer.parse().unwrap(), "127.0.0.1:80".parse().unwrap());
+        req.extensions_mut()
+            .insert(towerkit_core::ConnectionInfo::new(peer, local));
+        req
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parallel_burst_checks_at_most_ten_and_the_owner_gets_in_elsewhere() {
+        use tower::ServiceExt;
+        let checks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let users: Arc<dyn Authenticator> = Arc::new(SlowAda(checks.clone()));
+        let service = LoginLayer::with_users(users, &[LoginMethod::Basic])
+            .unwrap()
+            .layer(app());
+        let burst: Vec<_> = (0..200)
+            .map(|_| {
+                let req = from("192.0.2.1:4000", "ada:guess");
+                tokio::spawn(service.clone().oneshot(req))
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for answer in burst {
+            statuses.push(answer.await.unwrap().unwrap().status());
+        }
+        let count = |status| statuses.iter().filter(|s| **s == status).count();
+        assert_eq!(count(StatusCode::UNAUTHORIZED), 10, "checked and wrong");
+        assert_eq!(
+            count(StatusCode::TOO_MANY_REQUESTS),
+            190,
+            "refused unchecked"
+        );
+        assert_eq!(checks.load(Ordering::SeqCst), 10);
+        // The attacker's pair is locked, even with the right password…
+        let res = service
+            .clone()
+            .oneshot(from("192.0.2.1:4001", "ada:secret"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        // …and the owner, from elsewhere, is not.
+        let res = service
+            .clone()
+            .oneshot(from("198.51.100.7:5000", "ada:secret"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
     }
 }

@@ -5,8 +5,20 @@
 //! - **Users**: the [`Authenticator`] trait, and the files Apache's tools
 //!   write: [`HtpasswdFile`] (bcrypt, `{SHA}`, `$apr1$`, reloaded when the
 //!   file changes) and [`HtdigestFile`] (for Digest). Comparisons run in
-//!   constant time; repeated failures for a user or a client address are
-//!   slowed down (100 ms doubling after three), then refused with 429.
+//!   constant time.
+//! - **Guessing** is slowed, then refused, per user *and* client address:
+//!   after three failures each attempt waits 100 ms doubling (to 3.2 s),
+//!   and after ten that pair is answered 429 with `Retry-After` for 15
+//!   minutes; the owner logging in from another address is not refused.
+//!   A client address is also limited across users (waits after 10
+//!   failures, 429 after 30), and everyone together by a global budget of
+//!   100 checks, refilled at 10 a second, that a pair which logged in
+//!   before does not need. Each attempt is counted before its password is
+//!   checked, so a burst of parallel guesses checks no more than one by
+//!   one. The table that counts is bounded (100,000 entries, a user name
+//!   kept as a 16-byte digest) and never forgets a live count to make
+//!   room. The details are in the `throttle` module's documentation
+//!   (`src/throttle.rs`).
 //! - **Basic** (RFC 7617): `charset="UTF-8"`, passwords may hold colons; a
 //!   missing, foreign, undecodable or colon-less header gets the challenge.
 //! - **Digest** (RFC 7616): SHA-256 and MD5 offered, `qop="auth"`, nonces
