@@ -264,7 +264,17 @@ pub fn safe_next(next: &str) -> Option<&str> {
     safe.then_some(next)
 }
 
-fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+/// The user and password of `Basic` credentials (RFC 7617): base64 of
+/// UTF-8 `user:password`, split at the first colon (a password may hold
+/// more). None for anything else.
+pub(crate) fn basic_credentials(credentials: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(STANDARD.decode(credentials).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// The fields of a form body or a query string.
+pub(crate) fn form_fields(body: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(body);
     text.split('&')
         .filter_map(|pair| {
@@ -506,13 +516,10 @@ impl Config {
     }
 
     async fn basic<B>(&self, req: &Request<B>, credentials: &str) -> Identity {
-        let decoded = STANDARD
-            .decode(credentials)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
-        let Some((user, password)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+        let Some((user, password)) = basic_credentials(credentials) else {
             return Identity::Refused(self.challenge(req, false));
         };
+        let (user, password) = (user.as_str(), password.as_str());
         match self.check_password(req, user, password).await {
             Ok(true) => Identity::User(Found {
                 name: user.to_owned(),

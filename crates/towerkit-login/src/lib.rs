@@ -67,6 +67,8 @@ pub mod digest;
 mod error;
 mod future;
 mod layer;
+#[cfg(test)]
+mod proptests;
 mod throttle;
 pub mod ticket;
 pub mod users;

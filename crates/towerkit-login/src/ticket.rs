@@ -134,6 +134,12 @@ impl TicketSigner {
     }
 
     /// The ticket a cookie value holds, if its signature is right.
+    ///
+    /// A ticket with a NUL in its user (`%00`), tokens or data is refused:
+    /// the signature joins them with NULs, so one there could move a
+    /// signed ticket's bytes from one field to another (a user `x` with
+    /// the token `y` and data `\0z` signs as the user `x\0y` with the
+    /// data `z`).
     pub fn parse(&self, value: &str, ip: Option<IpAddr>) -> Option<Ticket> {
         let value = value.trim().trim_matches('"');
         let n = self.digest.hex_len();
@@ -141,6 +147,9 @@ impl TicketSigner {
         let time = u64::from_str_radix(value.get(n..n + 8)?, 16).ok()?;
         let (userid, data) = value.get(n + 8..)?.split_once('!')?;
         let userid = percent_decode_str(userid).decode_utf8().ok()?.into_owned();
+        if userid.contains('\0') || data.contains('\0') {
+            return None;
+        }
         let (tokens, user_data) = match data.split_once('!') {
             Some((tokens, user_data)) => (tokens, user_data),
             None => ("", data),
@@ -191,5 +200,21 @@ mod tests {
             assert_eq!(signer.parse(&value.replace("admin", "root1"), ip), None);
             assert_eq!(TicketSigner::new("other", digest).parse(&value, ip), None);
         }
+    }
+
+    #[test]
+    fn a_nul_cannot_move_bytes_between_fields() {
+        let signer = TicketSigner::new("s3cret", TicketDigest::Sha256);
+        let issued = Ticket {
+            userid: "x".into(),
+            tokens: vec!["y".into()],
+            user_data: "\0z".into(),
+            time: 1_700_000_000,
+        };
+        let value = signer.issue(&issued, None);
+        // The same signature, the user changed to `x\0y`.
+        let forged = format!("{}x%00y!z", &value[..64 + 8]);
+        assert_eq!(signer.parse(&forged, None), None);
+        assert_eq!(signer.parse(&value, None), None, "NUL in the data");
     }
 }

@@ -69,30 +69,11 @@ impl HtpasswdFile {
             .map_err(|err| format!("{}: {err}", self.path.display()))?;
         let mut users = HashMap::new();
         for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+            let parsed = htpasswd_line(line)
+                .map_err(|err| format!("{}:{}: {err}", self.path.display(), n + 1))?;
+            if let Some((user, hash)) = parsed {
+                users.insert(user.to_owned(), hash.to_owned());
             }
-            let Some((user, hash)) = line.split_once(':') else {
-                return Err(format!(
-                    "{}:{}: not `user:hash`",
-                    self.path.display(),
-                    n + 1
-                ));
-            };
-            let known = hash.starts_with("$2y$")
-                || hash.starts_with("$2a$")
-                || hash.starts_with("$2b$")
-                || hash.starts_with("{SHA}")
-                || hash.starts_with("$apr1$");
-            if !known {
-                return Err(format!(
-                    "{}:{}: the hash of `{user}` is in no format read here (bcrypt, {{SHA}}, $apr1$)",
-                    self.path.display(),
-                    n + 1
-                ));
-            }
-            users.insert(user.to_owned(), hash.to_owned());
         }
         Ok(users)
     }
@@ -148,6 +129,48 @@ impl std::fmt::Debug for UserFiles {
             .field("htdigest", &self.htdigest)
             .finish()
     }
+}
+
+/// One line of an htpasswd file: `user:hash`, split at the first colon,
+/// with a hash in a format [`verify`] reads. `Ok(None)` for a blank line
+/// or a comment; the error says what is wrong, not where.
+pub(crate) fn htpasswd_line(line: &str) -> Result<Option<(&str, &str)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let Some((user, hash)) = line.split_once(':') else {
+        return Err("not `user:hash`".to_owned());
+    };
+    let known = ["$2y$", "$2a$", "$2b$", "{SHA}", "$apr1$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix));
+    if !known {
+        return Err(format!(
+            "the hash of `{user}` is in no format read here (bcrypt, {{SHA}}, $apr1$)"
+        ));
+    }
+    Ok(Some((user, hash)))
+}
+
+/// One line of an htdigest file: `user:realm:hash`, the hash MD5 or
+/// SHA-256 hex (returned in lower case). `Ok(None)` for a blank line or a
+/// comment; the error says what is wrong, not where.
+pub(crate) fn htdigest_line(line: &str) -> Result<Option<(&str, &str, String)>, String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut parts = line.splitn(3, ':');
+    let (Some(user), Some(realm), Some(hash)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("not `user:realm:hash`".to_owned());
+    };
+    let valid =
+        (hash.len() == 32 || hash.len() == 64) && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if !valid {
+        return Err(format!("the hash of `{user}` is not MD5 or SHA-256 hex"));
+    }
+    Ok(Some((user, realm, hash.to_ascii_lowercase())))
 }
 
 /// Checks `password` against one htpasswd hash.
@@ -272,32 +295,11 @@ impl HtdigestFile {
             std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
         let mut entries = HashMap::new();
         for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+            let parsed = htdigest_line(line)
+                .map_err(|err| format!("{}:{}: {err}", path.display(), n + 1))?;
+            if let Some((user, realm, hash)) = parsed {
+                entries.insert((user.to_owned(), realm.to_owned()), hash);
             }
-            let mut parts = line.splitn(3, ':');
-            let (Some(user), Some(realm), Some(hash)) = (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(format!(
-                    "{}:{}: not `user:realm:hash`",
-                    path.display(),
-                    n + 1
-                ));
-            };
-            let valid = (hash.len() == 32 || hash.len() == 64)
-                && hash.bytes().all(|b| b.is_ascii_hexdigit());
-            if !valid {
-                return Err(format!(
-                    "{}:{}: the hash of `{user}` is not MD5 or SHA-256 hex",
-                    path.display(),
-                    n + 1
-                ));
-            }
-            entries.insert(
-                (user.to_owned(), realm.to_owned()),
-                hash.to_ascii_lowercase(),
-            );
         }
         Ok(HtdigestFile { entries })
     }
