@@ -78,16 +78,16 @@ body = "SECRET admin\n"
     running
 }
 
-/// Sends one raw request line, exactly as written, and returns the status
-/// code and the whole response.
-fn raw(addr: SocketAddr, target: &str, extra: &str) -> (u16, String) {
+/// Sends one raw request line, exactly as written (with `Host: HOST`), and
+/// returns the status code and the whole response.
+fn raw_to(addr: SocketAddr, target: &str, host: &str, extra: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{extra}\r\n"
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n"
     )
     .unwrap();
     let mut response = Vec::new();
@@ -99,6 +99,11 @@ fn raw(addr: SocketAddr, target: &str, extra: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, response)
+}
+
+/// [`raw_to`] the server's own address as the host.
+fn raw(addr: SocketAddr, target: &str, extra: &str) -> (u16, String) {
+    raw_to(addr, target, &addr.to_string(), extra)
 }
 
 /// Spellings of paths under `/private` (a folder of the document root) and
@@ -273,7 +278,7 @@ use = "echo"
     let server = stack.serve();
     let addr = server.addr();
     let url_of = |target: &str, host: &str| {
-        let (status, response) = raw_with_host(addr, target, host);
+        let (status, response) = raw_to(addr, target, host, "");
         assert_eq!(status, 200, "{response}");
         let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
         let json: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_else(|e| {
@@ -290,27 +295,6 @@ use = "echo"
         url_of("http://target.example/env/x", "other.example"),
         "http://target.example/env/x"
     );
-}
-
-fn raw_with_host(addr: SocketAddr, target: &str, host: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).into_owned();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, response)
 }
 
 // The property, in-process: no server in front makes the path canonical,

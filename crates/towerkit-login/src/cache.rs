@@ -138,7 +138,7 @@ mod tests {
     /// Through the layer: `ada`/`secret` by Basic, `/private` protected.
     mod through_the_layer {
         use super::super::CACHE_CONTROL;
-        use crate::{Authenticator, LoginLayer, LoginMethod, TicketOptions};
+        use crate::{LoginLayer, LoginMethod, TicketOptions};
         use base64::engine::general_purpose::STANDARD;
         use base64::Engine;
         use http::header::HeaderValue;
@@ -146,17 +146,9 @@ mod tests {
         use std::future::Future;
         use tower_layer::Layer;
         use tower_service::Service;
-        use towerkit_core::recursive::BoxFuture;
         use towerkit_core::{handler, Body, BoxError, HttpException, RemoteUser, TestClient};
 
-        struct Ada;
-
-        impl Authenticator for Ada {
-            fn check(&self, user: &str, password: &str) -> BoxFuture<bool> {
-                let ok = user == "ada" && password == "secret";
-                Box::pin(async move { ok })
-            }
-        }
+        use crate::test_users::Ada;
 
         /// Paths ending in `/cached` say `public, max-age=600`, in `/own`
         /// `private, max-age=60`; `/private/missing` is a 404 exception,

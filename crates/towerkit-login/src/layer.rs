@@ -901,15 +901,7 @@ mod tests {
     use towerkit_core::recursive::BoxFuture;
     use towerkit_core::{handler, TestClient};
 
-    /// One user, `ada` with the password `secret`.
-    struct Ada;
-
-    impl Authenticator for Ada {
-        fn check(&self, user: &str, password: &str) -> BoxFuture<bool> {
-            let ok = user == "ada" && password == "secret";
-            Box::pin(async move { ok })
-        }
-    }
+    use crate::test_users::Ada;
 
     /// `/denied` answers 401 itself; anything else says who is there.
     fn app() -> impl Service<

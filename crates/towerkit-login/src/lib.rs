@@ -69,6 +69,8 @@ mod future;
 mod layer;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod test_users;
 mod throttle;
 pub mod ticket;
 pub mod users;
