@@ -16,6 +16,7 @@ use towerkit_core::kept::KeptBytes;
 use towerkit_core::session::SessionFactory;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Format, ScriptName};
 
+use crate::health::Health;
 use crate::lazy::{Commit, LazySession};
 use crate::record::Expiry;
 use crate::store::SessionStore;
@@ -37,6 +38,8 @@ pub(crate) struct Config {
     same_site: SameSite,
     secure: Option<bool>,
     pub(crate) expiry: Expiry,
+    /// Whether the store answers, as this layer's requests find it.
+    pub(crate) health: Arc<Health>,
 }
 
 impl std::fmt::Debug for SessionLayer {
@@ -66,6 +69,7 @@ impl SessionLayer {
                 same_site: SameSite::Lax,
                 secure: None,
                 expiry: Expiry::default(),
+                health: Arc::default(),
             }),
         }
     }
@@ -322,7 +326,8 @@ fn vary_on_cookie(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::record::Record;
+    use crate::store::{MemoryStore, StoreError};
     use towerkit_core::session::SessionFactory;
     use towerkit_core::{handler, HttpException, TestClient};
 
@@ -473,6 +478,73 @@ mod tests {
             let vary: Vec<_> = res.headers().get_all("vary").iter().collect();
             assert_eq!(vary, expected, "{path}");
         }
+    }
+
+    /// A store that cannot be reached, counting the times it was asked.
+    #[derive(Default)]
+    struct Down(std::sync::atomic::AtomicUsize);
+
+    impl SessionStore for Down {
+        fn load<'a>(&'a self, _key: &'a str) -> crate::store::StoreFuture<'a, Option<Record>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
+        }
+        fn store<'a>(
+            &'a self,
+            _key: Option<&'a str>,
+            _record: &'a Record,
+            _ttl: Duration,
+        ) -> crate::store::StoreFuture<'a, String> {
+            Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
+        }
+        fn delete<'a>(&'a self, _key: &'a str) -> crate::store::StoreFuture<'a, ()> {
+            Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
+        }
+    }
+
+    /// A store that is down is a 503 with `Retry-After` in the format the
+    /// client accepts, also when the app goes on without the session (as
+    /// if the user were logged out): never an answer for no one.
+    #[tokio::test]
+    async fn a_store_that_is_down_is_a_503_even_when_the_app_goes_on_without_it() {
+        let store = Arc::new(Down::default());
+        let app = handler(|req: Request<Body>| async move {
+            let session =
+                SessionFactory::of(&req).ok_or_else(HttpException::internal_server_error)?;
+            // An app that takes an error for "no user", twice.
+            let user = session.get::<String>("user").await.ok().flatten();
+            let again = session.get::<String>("user").await.ok().flatten();
+            let who = user.or(again).unwrap_or_else(|| "anonymous".into());
+            Ok::<_, BoxError>(Response::new(Body::from(who)))
+        });
+        let mut client = TestClient::new(SessionLayer::with_store(store.clone()).layer(app));
+        for (accept, content_type) in [
+            ("application/json", "application/"),
+            ("text/html", "text/html"),
+        ] {
+            let res = client
+                .get("/")
+                .header("cookie", "towerkit_session=a-session-of-a-logged-in-user")
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(res.header("retry-after"), Some("5"));
+            assert!(
+                res.header("content-type")
+                    .is_some_and(|t| t.starts_with(content_type)),
+                "{accept}: {:?}",
+                res.header("content-type")
+            );
+            assert!(!res.text().contains("anonymous"), "{}", res.text());
+            assert!(res.header("set-cookie").is_none(), "the cookie stays");
+        }
+        // One wait on the store per request, not one per use.
+        assert_eq!(store.0.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // No cookie, nothing to load: the store is not asked.
+        let res = client.get("/").send().await.unwrap();
+        assert_eq!(res.text(), "anonymous");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -11,7 +12,7 @@ use towerkit_core::HttpException;
 
 use crate::layer::Config;
 use crate::record::{now, Expiry, Record};
-use crate::store::SessionStore;
+use crate::store::{SessionStore, StoreError};
 
 /// What became of a session during a request, for the cookie.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,6 +37,9 @@ struct State {
     delete: Vec<String>,
     modified: bool,
     cycle: bool,
+    /// The store failed to load the session: every use of it, and the
+    /// response, is this answer (a 503), whatever the app made of it.
+    failed: Option<HttpException>,
 }
 
 /// A request's session. Every operation marks it touched; until then the
@@ -62,6 +66,29 @@ impl LazySession {
         self.config.store.as_ref()
     }
 
+    async fn load(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let started = Instant::now();
+        let result = self.store().load(key).await;
+        self.config.health.observe(started, result)
+    }
+
+    async fn save(
+        &self,
+        key: Option<&str>,
+        record: &Record,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        let started = Instant::now();
+        let result = self.store().store(key, record, ttl).await;
+        self.config.health.observe(started, result)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = self.store().delete(key).await;
+        self.config.health.observe(started, result)
+    }
+
     fn expiry(&self) -> &Expiry {
         &self.config.expiry
     }
@@ -73,10 +100,24 @@ impl LazySession {
     async fn state(&self) -> Result<tokio::sync::MutexGuard<'_, State>, HttpException> {
         self.touched.store(true, Ordering::Release);
         let mut state = self.state.lock().await;
+        if let Some(failed) = &state.failed {
+            // Not tried again: one wait on a store that does not answer.
+            return Err(failed.clone());
+        }
         if !state.loaded {
             state.cookie = self.cookie.clone();
             if let Some(cookie) = state.cookie.clone().as_ref() {
-                match self.store().load(cookie).await? {
+                // A store that cannot answer is an error (503), never "no
+                // session": that would log the user out.
+                let loaded = match self.load(cookie).await {
+                    Ok(loaded) => loaded,
+                    Err(err) => {
+                        let failed = HttpException::from(err);
+                        state.failed = Some(failed.clone());
+                        return Err(failed);
+                    }
+                };
+                match loaded {
                     Some(record) if !self.expiry().expired(&record, now()) => {
                         state.record = Some(record);
                         state.key = Some(cookie.clone());
@@ -96,9 +137,13 @@ impl LazySession {
     }
 
     /// Stores what changed and says what the cookie becomes. Runs after the
-    /// response is made; a failure becomes the response.
+    /// response is made; a failure becomes the response, and so does a
+    /// failed load, even one the app (or a login layer) went on without.
     pub(crate) async fn commit(&self) -> Result<Commit, HttpException> {
         let mut state = self.state.lock().await;
+        if let Some(failed) = &state.failed {
+            return Err(failed.clone());
+        }
         if !state.loaded {
             return Ok(Commit::Nothing);
         }
@@ -119,7 +164,7 @@ impl LazySession {
                     record.last_seen = now;
                     let ttl = self.expiry().remaining(record, now);
                     let target = if *cycle { None } else { key.as_deref() };
-                    let value = self.store().store(target, record, ttl).await?;
+                    let value = self.save(target, record, ttl).await?;
                     if *cycle {
                         delete.extend(key.take());
                     }
@@ -141,9 +186,11 @@ impl LazySession {
             None => Commit::Nothing,
         };
         // Old records go only after the new one is stored.
-        for old in delete.drain(..) {
-            if let Err(err) = self.store().delete(&old).await {
-                tracing::warn!("an old session record was not deleted: {err}");
+        // (An outage is logged by the layer's health; the old record
+        // expires in the store anyway.)
+        for old in std::mem::take(delete) {
+            if self.delete(&old).await.is_err() {
+                tracing::debug!("an old session record was not deleted");
             }
         }
         Ok(commit)

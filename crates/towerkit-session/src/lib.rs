@@ -25,8 +25,13 @@
 //! - **Stores** behind one trait, [`SessionStore`]: [`MemoryStore`]
 //!   (bounded), [`FileStore`] (atomic, 0600, survives restarts),
 //!   [`CookieStore`] (the session itself, encrypted and signed, 4 KB at
-//!   most), [`RedisStore`] (shared; 503 while Redis is down, recovering by
-//!   itself).
+//!   most), [`RedisStore`] (shared, every operation bounded by a timeout).
+//! - **Outages are 503, never logouts**: when the store fails (Redis down
+//!   or hung past its timeout), a request that uses its session is answered
+//!   503 with `Retry-After`, rendered by `Accept`, even if the app (or a
+//!   login layer) went on without the session; the outage is logged once
+//!   when it begins (a warning) and once when the store answers again (an
+//!   info), and service resumes by itself.
 //!
 //! ```
 //! use tower::Layer;
@@ -42,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+mod health;
 mod id;
 mod layer;
 mod lazy;

@@ -29,7 +29,9 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// Keeps sessions.
 pub trait SessionStore: Send + Sync + 'static {
     /// The record a cookie value names; `None` for an unknown, expired,
-    /// malformed or forged one.
+    /// malformed or forged one. A store that cannot tell (it cannot be
+    /// reached, it did not answer in time) returns an error, never `None`:
+    /// `None` would log the user out.
     fn load<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Record>>;
 
     /// Keeps `record` for `ttl` under `key`, or under a new key when `key` is
@@ -45,15 +47,25 @@ pub trait SessionStore: Send + Sync + 'static {
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
 }
 
+/// How long a client is told to wait (`Retry-After`, seconds) when the
+/// store is unavailable.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
 /// Why a store failed.
+///
+/// As an answer ([`HttpException`]): a session too large for its store is
+/// a 500 (waiting will not help); any other store error is a 503 with
+/// `Retry-After: 5` ([`RETRY_AFTER_SECONDS`]), rendered by `Accept` like
+/// every error. The session layer logs an outage once, when it begins and
+/// when it ends, rather than once per request.
 #[derive(Debug)]
 pub enum StoreError {
-    /// The store cannot be reached now (Redis down): 503, and a later
-    /// request may succeed.
+    /// The store cannot be reached now, or did not answer in time (Redis
+    /// down or hung): 503, and a later request may succeed.
     Unavailable(String),
     /// The session is too large for its store (a cookie past 4 KB): 500.
     TooLarge(usize),
-    /// Anything else: 500.
+    /// Anything else the store failed at (a full disk): 503.
     Failed(String),
 }
 
@@ -73,14 +85,18 @@ impl fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 impl From<StoreError> for HttpException {
+    /// 500 for [`StoreError::TooLarge`], otherwise 503 with `Retry-After`.
+    /// Nothing is logged here (the session layer logs outages).
     fn from(err: StoreError) -> Self {
-        tracing::error!("{err}");
+        tracing::debug!("{err}");
         match err {
-            StoreError::Unavailable(_) => {
-                HttpException::service_unavailable(Some(towerkit_core::RetryAfter::Seconds(5)))
-                    .with_detail("the session store is unavailable")
+            StoreError::TooLarge(_) => HttpException::internal_server_error(),
+            StoreError::Unavailable(_) | StoreError::Failed(_) => {
+                HttpException::service_unavailable(Some(towerkit_core::RetryAfter::Seconds(
+                    RETRY_AFTER_SECONDS,
+                )))
+                .with_detail("the session store is unavailable")
             }
-            _ => HttpException::internal_server_error(),
         }
     }
 }

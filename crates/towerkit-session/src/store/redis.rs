@@ -13,12 +13,17 @@ use crate::record::Record;
 /// number of servers can share them.
 ///
 /// The connection is made on first use and managed by the `redis` crate's
-/// connection manager. When Redis cannot be reached, the request that
-/// needs its session gets 503 (and a log line) after at most about three
-/// seconds; once Redis is back, the next request reconnects by itself.
+/// connection manager. Every operation (load, store, delete), connecting
+/// and one retry on a broken connection included, has [`timeout`](Self::timeout)
+/// to finish, 2 seconds by default ([`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT)):
+/// when Redis is down (refused at once) or hung (no answer), the request
+/// that needs its session gets 503 with `Retry-After` within that time,
+/// and the outage is logged once by the layer. Once Redis answers again,
+/// requests use it again by themselves, reconnecting if they must.
 pub struct RedisStore {
     client: redis::Client,
     prefix: String,
+    timeout: Duration,
     manager: OnceCell<ConnectionManager>,
 }
 
@@ -26,11 +31,15 @@ impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
 
 impl RedisStore {
+    /// How long an operation has unless set: 2 seconds.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// A store at `url` (`redis://127.0.0.1:6379/0`), keys starting with
     /// `prefix`. No connection is made yet.
     pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
@@ -38,16 +47,28 @@ impl RedisStore {
         Ok(RedisStore {
             client,
             prefix: prefix.to_owned(),
+            timeout: Self::DEFAULT_TIMEOUT,
             manager: OnceCell::new(),
         })
+    }
+
+    /// How long each operation has, connecting included, before it fails
+    /// as unavailable (a 503): default 2 seconds, at least a millisecond.
+    /// Set it before the store is first used.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     async fn connection(&self) -> Result<ConnectionManager, StoreError> {
         self.manager
             .get_or_try_init(|| async {
+                // The whole operation is bounded by `timeout` (see `query`);
+                // these bound the parts, so that a connection attempt or a
+                // command never outlives it in the background.
                 let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(1)))
-                    .set_response_timeout(Some(Duration::from_secs(2)))
+                    .set_connection_timeout(Some(self.timeout))
+                    .set_response_timeout(Some(self.timeout))
                     .set_number_of_retries(1)
                     .set_min_delay(Duration::from_millis(50))
                     .set_max_delay(Duration::from_millis(500));
@@ -62,9 +83,23 @@ impl RedisStore {
         format!("{}{id}", self.prefix)
     }
 
-    /// Runs a command; a connection that broke since its last use (Redis
-    /// restarted) is made anew and the command tried once more.
+    /// Runs a command within the timeout; a connection that broke since its
+    /// last use (Redis restarted) is made anew and the command tried once
+    /// more, within the same timeout.
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, self.query_once_more(command)).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "Redis did not answer within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    async fn query_once_more<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, StoreError> {
         let mut connection = self.connection().await?;
         match command.query_async(&mut connection).await {
             Err(err)
