@@ -175,3 +175,111 @@ mod tests {
         assert!(CookieStore::new("short").is_err());
     }
 }
+
+/// Properties of the one parser here that a client reaches: the cookie
+/// value, decoded and opened.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    const SECRET: &str = "a secret of thirty-two bytes or more, for tests";
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    fn store() -> CookieStore {
+        CookieStore::new(SECRET).unwrap()
+    }
+
+    fn records() -> impl Strategy<Value = Record> {
+        let value = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        (
+            proptest::collection::btree_map(".{0,20}", value, 0..8),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(data, created, last_seen)| Record {
+                data: data.into_iter().collect(),
+                created,
+                last_seen,
+            })
+    }
+
+    /// What a client may send: anything, or what looks like a sealed
+    /// value (the right alphabet, any length up to past the limit).
+    fn cookie_values() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[A-Za-z0-9_-]{0,120}",
+            "[A-Za-z0-9_-]{3890,3910}",
+            "[A-Za-z0-9_=+/.-]{30,200}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever a client sends, opening it does not panic, and
+        /// nothing but a sealed value opens.
+        #[test]
+        fn any_value_opens_to_nothing_without_panicking(value in cookie_values()) {
+            prop_assert!(store().open(&value).is_none());
+        }
+
+        /// A sealed record opens to itself, with its expiry.
+        #[test]
+        fn sealed_records_round_trip(record in records(), expires in any::<u64>()) {
+            let store = store();
+            let sealed = store.seal(&Sealed { expires, record: record.clone() });
+            // A record too large for a cookie is refused; any other opens.
+            let Ok(value) = sealed else { return Ok(()); };
+            prop_assert!(value.bytes().all(|b| ALPHABET.contains(&b)), "{}", value);
+            let opened = store.open(&value).expect("a sealed value opens");
+            prop_assert_eq!(opened.expires, expires);
+            prop_assert_eq!(opened.record, record);
+        }
+
+        /// One character changed, one cut off or one added anywhere, or
+        /// another secret: refused.
+        #[test]
+        fn tampered_values_are_refused(
+            record in records(),
+            at in any::<prop::sample::Index>(),
+            with in any::<prop::sample::Index>(),
+            how in 0..3u8,
+        ) {
+            let store = store();
+            let Ok(value) = store.seal(&Sealed { expires: u64::MAX, record }) else {
+                return Ok(());
+            };
+            let mut bytes = value.clone().into_bytes();
+            // Anywhere in the value; an insertion may also go at its end.
+            let (end, at) = (at.index(bytes.len() + 1), at.index(bytes.len()));
+            match how {
+                0 => {
+                    // Another letter of the alphabet, never the same.
+                    let mut replacement = ALPHABET[with.index(ALPHABET.len())];
+                    if replacement == bytes[at] {
+                        replacement = ALPHABET[(with.index(ALPHABET.len()) + 1) % ALPHABET.len()];
+                    }
+                    bytes[at] = replacement;
+                }
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(end, ALPHABET[with.index(ALPHABET.len())]),
+            }
+            let tampered = String::from_utf8(bytes).unwrap();
+            prop_assert_ne!(&tampered, &value);
+            prop_assert!(store.open(&tampered).is_none(), "{} opened", tampered);
+            let other = CookieStore::new("another secret of thirty-two bytes or more").unwrap();
+            prop_assert!(other.open(&value).is_none());
+        }
+    }
+}
