@@ -285,3 +285,179 @@ fn redis_store_shared_by_two_servers_and_killed_mid_run() {
         Ok(true)
     );
 }
+
+#[test]
+fn memory_store_capacity_from_toml() {
+    let stack = Stack::new(&config_with("store = \"memory\"\ncapacity = 2"));
+    let server = serve(&stack);
+    let browsers: Vec<Browser> = (0..3).map(|_| Browser::new()).collect();
+    for browser in &browsers {
+        assert_eq!(browser.get(&server.url("/count")).0, "1");
+    }
+    // Two are kept: the first made, the closest to expiry, made room.
+    assert_eq!(browsers[0].get(&server.url("/peek")).0, "none");
+    assert_eq!(browsers[1].get(&server.url("/peek")).0, "1");
+    assert_eq!(browsers[2].get(&server.url("/peek")).0, "1");
+
+    // Options of one store are refused with another, and nonsense too.
+    for (options, says) in [
+        ("store = \"memory\"\ncapacity = 0", "at least one session"),
+        (
+            "store = \"file\"\npath = \"s\"\ncapacity = 10",
+            "`capacity` applies to store = \"memory\" only",
+        ),
+        (
+            "store = \"memory\"\ntimeout = \"1s\"",
+            "`timeout` applies to store = \"redis\" only",
+        ),
+        (
+            "store = \"redis\"\nurl = \"redis://127.0.0.1:1/0\"\ntimeout = \"0s\"",
+            "needs some time",
+        ),
+    ] {
+        let out = Stack::new(&config_with(options)).check();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{options}: {stderr}");
+        assert!(stderr.contains(says), "{options}: {stderr}");
+    }
+}
+
+/// The users file (ada, `pass`) made by Apache's `htpasswd`.
+fn users(stack: &Stack) {
+    let file = stack.path().join("users.htpasswd");
+    let out = std::process::Command::new("htpasswd")
+        .args(["-cbs", file.to_str().unwrap(), "ada", "pass"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// With Redis down, a logged-in user is not logged out: a page that needs
+/// to know who asks is a 503 with `Retry-After`, in the format asked for
+/// (HTML for a browser, JSON for a script), not the login form nor a 401;
+/// the outage is logged once, its end once; once Redis is back (empty:
+/// the killed Redis kept nothing), the user logs in again and is served.
+#[test]
+fn redis_down_is_a_503_for_a_logged_in_user_not_a_logout() {
+    if !require("redis-server") || !require("htpasswd") {
+        return;
+    }
+    let mut redis = Redis::start();
+    let stack = Stack::new(&format!(
+        r#"
+[pipeline.main]
+pipeline = ["errors", "sessions", "auth", "site"]
+
+[filter.errors]
+use = "http-exceptions"
+
+[filter.sessions]
+use = "session"
+store = "redis"
+url = "{}"
+
+[filter.auth]
+use = "login"
+methods = ["form", "basic"]
+users = "users.htpasswd"
+protect = ["/private"]
+
+[composite.site]
+use = "urlmap"
+"/" = "demo"
+"/private" = "env"
+
+[app.env]
+use = "echo"
+
+[app.demo]
+use = "session-demo"
+"#,
+        redis.url()
+    ));
+    users(&stack);
+    let server = serve(&stack);
+    let browser = Browser::new();
+    let log_in = |browser: &Browser| {
+        let out = curl_output(&[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-b",
+            &browser.jar(),
+            "-c",
+            &browser.jar(),
+            "-d",
+            "username=ada&password=pass&next=/private/",
+            &server.url("/login"),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "303");
+    };
+    log_in(&browser);
+    let (body, _) = browser.get(&server.url("/private/"));
+    assert!(body.contains("\"remote_user\":\"ada\""), "{body}");
+
+    redis.kill();
+    let ask = |accept: &str, path: &str| {
+        let out = curl_output(&[
+            "-s",
+            "-i",
+            "-b",
+            &browser.jar(),
+            "-H",
+            &format!("Accept: {accept}"),
+            &server.url(path),
+        ]);
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+    };
+    for (accept, content_type) in [
+        ("text/html", "content-type: text/html"),
+        ("application/json", "content-type: application/"),
+    ] {
+        for path in ["/private/", "/", "/count"] {
+            let out = ask(accept, path);
+            assert!(
+                out.starts_with("HTTP/1.1 503"),
+                "{accept} {path}, Redis down: {out}"
+            );
+            let head = out.to_ascii_lowercase();
+            assert!(head.contains("\nretry-after: 5\n"), "{out}");
+            assert!(head.contains(content_type), "{accept}: {out}");
+            assert!(!head.contains("location:"), "{out}");
+        }
+    }
+    let unavailable = "the session store is unavailable";
+    assert!(server.wait_for_log(unavailable));
+    std::thread::sleep(Duration::from_millis(200));
+    let told = server
+        .stderr()
+        .iter()
+        .filter(|l| l.contains(unavailable))
+        .count();
+    assert_eq!(
+        told,
+        1,
+        "once per outage, not per request: {:?}",
+        server.stderr()
+    );
+
+    // Back, with nothing in it: now the user is sent to the form, and
+    // logs in again.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = ask("text/html", "/private/");
+        if !out.starts_with("HTTP/1.1 503") {
+            assert!(out.starts_with("HTTP/1.1 303"), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still 503 after Redis came back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(server.wait_for_log("the session store answers again"));
+    log_in(&browser);
+    let (body, _) = browser.get(&server.url("/private/"));
+    assert!(body.contains("\"remote_user\":\"ada\""), "{body}");
+}

@@ -347,8 +347,8 @@ fn gzip(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
 
 /// `use = "session"`: `store` (`memory`, `file`, `cookie`, `redis`),
 /// `cookie_name`, `max_age`, `idle_timeout`, `same_site` (`lax`, `strict`,
-/// `none`), `secure`; `path` (file), `url` and `prefix` (redis), `secret`
-/// (cookie).
+/// `none`), `secure`; `capacity` (memory), `path` (file), `url`, `prefix`
+/// and `timeout` (redis), `secret` (cookie).
 fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let kind = section
         .get::<String>("store")?
@@ -357,21 +357,38 @@ fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let url = section.get::<String>("url")?;
     let prefix = section.get::<String>("prefix")?;
     let secret = section.get::<String>("secret")?;
+    let capacity = section.get::<usize>("capacity")?;
+    let timeout = section.get::<HumanDuration>("timeout")?;
     let misplaced = |section: &Section<'_, '_>, key: &str, store: &str| {
         section.error(key, format!("`{key}` applies to store = \"{store}\" only"))
     };
     if kind != "file" && path.is_some() {
         return Err(misplaced(section, "path", "file"));
     }
-    if kind != "redis" && (url.is_some() || prefix.is_some()) {
-        let key = if url.is_some() { "url" } else { "prefix" };
+    if kind != "redis" && (url.is_some() || prefix.is_some() || timeout.is_some()) {
+        let key = match (&url, &prefix) {
+            (Some(_), _) => "url",
+            (_, Some(_)) => "prefix",
+            _ => "timeout",
+        };
         return Err(misplaced(section, key, "redis"));
+    }
+    if kind != "memory" && capacity.is_some() {
+        return Err(misplaced(section, "capacity", "memory"));
+    }
+    if capacity == Some(0) {
+        return Err(section.error("capacity", "the store must hold at least one session"));
+    }
+    if timeout.as_ref().is_some_and(|t| t.0.is_zero()) {
+        return Err(section.error("timeout", "a Redis operation needs some time: e.g. \"2s\""));
     }
     if kind != "cookie" && secret.is_some() {
         return Err(misplaced(section, "secret", "cookie"));
     }
     let store: std::sync::Arc<dyn SessionStore> = match kind.as_str() {
-        "memory" => std::sync::Arc::new(MemoryStore::default()),
+        "memory" => {
+            std::sync::Arc::new(capacity.map_or_else(MemoryStore::default, MemoryStore::new))
+        }
         "file" => {
             let Some(path) = path else {
                 return Err(section.error(
@@ -402,9 +419,11 @@ fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
                 ));
             };
             let prefix = prefix.unwrap_or_else(|| "towerkit:session:".to_owned());
-            std::sync::Arc::new(
-                RedisStore::new(&url, &prefix).map_err(|err| section.error("url", err))?,
-            )
+            let store = RedisStore::new(&url, &prefix).map_err(|err| section.error("url", err))?;
+            std::sync::Arc::new(match timeout {
+                Some(timeout) => store.timeout(timeout.0),
+                None => store,
+            })
         }
         other => {
             return Err(section.error(
