@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use common::{curl, curl_output, free_port, headers, status, Python, Stack};
 
 /// An upstream written at the socket level. Every proper answer says which
-/// request it answers (`for PATH`); the stray response it smuggles after
-/// some answers says `WRONG`.
+/// request it answers (`X-For: PATH`, and `for PATH` in its body); the
+/// stray response it smuggles after some answers has no `X-For` and says
+/// `WRONG`.
 const HOSTILE: &str = r#"
 import socket, sys, threading, time
 
@@ -53,6 +54,12 @@ def answer(s, body, status="200 OK", extra=b""):
     s.sendall(b"HTTP/1.1 %s\r\nContent-Length: %d\r\n%s\r\n%s" % (status.encode(), len(body), extra, body))
 
 def serve(s):
+    try:
+        serve_on(s)
+    except OSError:
+        pass
+
+def serve_on(s):
     f = s.makefile("rb")
     while True:
         head = read_head(f)
@@ -62,26 +69,28 @@ def serve(s):
         body, trailers = read_body(f, headers)
         late = "late" in path
         name = path.split("?")[0]
-        def stray():
+        tag = b"X-For: " + path.encode() + b"\r\n"
+        def with_stray(response):
+            # At once: in the same write. Late: a quarter second after.
             if late:
+                s.sendall(response)
                 time.sleep(0.25)
-            s.sendall(STRAY)
+                s.sendall(STRAY)
+            else:
+                s.sendall(response + STRAY)
         if name == "/head-stray" and method == "HEAD":
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(STRAY))
-            stray()
+            with_stray(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n" % (tag, len(STRAY)))
         elif name == "/204-stray":
-            s.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: %d\r\n\r\n" % len(STRAY))
-            stray()
+            with_stray(b"HTTP/1.1 204 No Content\r\n%sContent-Length: %d\r\n\r\n" % (tag, len(STRAY)))
         elif name == "/304-stray":
-            s.sendall(b"HTTP/1.1 304 Not Modified\r\nContent-Length: %d\r\n\r\n" % len(STRAY))
-            stray()
+            with_stray(b"HTTP/1.1 304 Not Modified\r\n%sContent-Length: %d\r\n\r\n" % (tag, len(STRAY)))
         elif name == "/overlong":
-            answer(s, b"for " + path.encode())
-            stray()
+            body = b"for " + path.encode()
+            with_stray(b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (tag, len(body), body))
         elif name == "/two-lengths":
             s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
         elif name == "/cl-te":
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" + STRAY)
+            s.sendall(b"HTTP/1.1 200 OK\r\n%sContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n%s" % (tag, STRAY))
         elif name == "/bad-chunk":
             s.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n" + STRAY)
         elif name == "/early-hints":
@@ -99,7 +108,7 @@ def serve(s):
             answer(s, seen, "407 Proxy Authentication Required", b"Proxy-Authenticate: Basic realm=\"up\"\r\n")
         else:
             seen = b"for %s %d %s" % (path.encode(), len(body), ",".join(trailers).encode())
-            answer(s, seen.strip())
+            answer(s, seen.strip(), extra=tag)
     s.close()
 
 listener = socket.socket()
@@ -152,13 +161,15 @@ fn stray_bytes_never_reach_the_next_request() {
         assert_eq!(status(&[&url(&format!("/304-stray{late}"))]), "304");
         assert_eq!(curl(&[&url("/c")]), "for /c 0");
     }
-    // More bytes than the length said, arriving before the next request:
-    // the connection is closed. (Bytes that come after the next request
-    // was written look like its answer to any proxy: they cannot be told
-    // apart.)
+    // More bytes than the length said, with the body or while the
+    // connection waits in the pool: the connection is closed. (Bytes that
+    // come after the next request was written look like its answer to any
+    // HTTP/1.1 client: they cannot be told apart.)
     assert_eq!(curl(&[&url("/overlong")]), "for /overlong");
-    std::thread::sleep(Duration::from_millis(100));
     assert_eq!(curl(&[&url("/d")]), "for /d 0");
+    assert_eq!(curl(&[&url("/overlong?late")]), "for /overlong?late");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(curl(&[&url("/e")]), "for /e 0");
 }
 
 #[test]
@@ -269,6 +280,78 @@ fn a_slow_upload_is_not_the_upstreams_delay() {
     assert_eq!(out, "for /upload 400000");
 }
 
+/// What one request of the concurrent test asks, and what its own answer
+/// is: its status and its body, given the path it was sent to.
+struct Case {
+    method: reqwest::Method,
+    path: &'static str,
+    status: u16,
+    body: fn(&str) -> String,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        method: reqwest::Method::HEAD,
+        path: "/head-stray",
+        status: 200,
+        body: |_| String::new(),
+    },
+    Case {
+        method: reqwest::Method::HEAD,
+        path: "/head-stray?late",
+        status: 200,
+        body: |_| String::new(),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/204-stray",
+        status: 204,
+        body: |_| String::new(),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/204-stray?late",
+        status: 204,
+        body: |_| String::new(),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/304-stray",
+        status: 304,
+        body: |_| String::new(),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/304-stray?late",
+        status: 304,
+        body: |_| String::new(),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/overlong",
+        status: 200,
+        body: |path| format!("for {path}"),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/cl-te",
+        status: 200,
+        body: |_| "hello".to_owned(),
+    },
+    Case {
+        method: reqwest::Method::GET,
+        path: "/echo",
+        status: 200,
+        body: |path| format!("for {path} 0"),
+    },
+    Case {
+        method: reqwest::Method::POST,
+        path: "/echo",
+        status: 200,
+        body: |path| format!("for {path} 4"),
+    },
+];
+
 #[test]
 fn concurrent_clients_each_get_their_own_response() {
     let (_upstream, stack) = hostile();
@@ -279,40 +362,46 @@ fn concurrent_clients_each_get_their_own_response() {
         .enable_all()
         .build()
         .unwrap();
+    const CLIENTS: usize = 8;
+    const REQUESTS: usize = 100;
     let wrong = runtime.block_on(async move {
         let mut tasks = Vec::new();
-        for task in 0..8 {
+        for client_no in 0..CLIENTS {
             let base = base.clone();
             tasks.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 let mut wrong = Vec::new();
-                for i in 0..40 {
-                    let hostile = match i % 4 {
-                        0 => Some((reqwest::Method::HEAD, "/head-stray")),
-                        1 => Some((reqwest::Method::GET, "/cl-te")),
-                        2 => Some((reqwest::Method::HEAD, "/head-stray?late")),
-                        _ => None,
-                    };
-                    if let Some((method, path)) = hostile {
-                        let answer = client.request(method, format!("{base}{path}")).send().await;
-                        if let Ok(answer) = answer {
-                            let text = answer.text().await.unwrap_or_default();
-                            if text.contains("WRONG") {
-                                wrong.push(format!("{path}: {text}"));
-                            }
-                        }
+                for i in 0..REQUESTS {
+                    // Every case, the hostile ones and plain requests, in
+                    // a different order for each client.
+                    let case = &CASES[(i * 7 + client_no) % CASES.len()];
+                    let sep = if case.path.contains('?') { '&' } else { '?' };
+                    let path = format!("{}{sep}id={client_no}-{i}", case.path);
+                    let mut request = client.request(case.method.clone(), format!("{base}{path}"));
+                    if case.method == reqwest::Method::POST {
+                        request = request.body("body");
                     }
-                    let path = format!("/echo/{task}-{i}");
-                    let text = client
-                        .get(format!("{base}{path}"))
-                        .send()
-                        .await
-                        .unwrap()
+                    let response = match request.send().await {
+                        Ok(response) => response,
+                        Err(err) => {
+                            wrong.push(format!("{path}: no answer: {err}"));
+                            continue;
+                        }
+                    };
+                    let status = response.status().as_u16();
+                    let tagged = response
+                        .headers()
+                        .get("x-for")
+                        .map(|v| v.to_str().unwrap_or_default().to_owned());
+                    let text = response
                         .text()
                         .await
-                        .unwrap();
-                    if text != format!("for {path} 0") {
-                        wrong.push(format!("{path}: {text}"));
+                        .unwrap_or_else(|err| format!("(cut off: {err})"));
+                    if tagged.as_deref() != Some(path.as_str())
+                        || status != case.status
+                        || text != (case.body)(&path)
+                    {
+                        wrong.push(format!("{path}: {status} x-for {tagged:?} {text:?}"));
                     }
                 }
                 wrong
@@ -324,5 +413,10 @@ fn concurrent_clients_each_get_their_own_response() {
         }
         wrong
     });
-    assert!(wrong.is_empty(), "answers for another request: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "{} of {} requests did not get exactly their own answer: {wrong:#?}",
+        wrong.len(),
+        CLIENTS * REQUESTS
+    );
 }

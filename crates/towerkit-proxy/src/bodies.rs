@@ -16,6 +16,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Sleep;
 use towerkit_core::{Body, BoxError};
 
+use crate::pool::Lease;
+
 /// The request body as hyper's client sends it.
 pub(crate) enum Outgoing {
     /// No body: the request is sent whole with its head.
@@ -164,6 +166,10 @@ pub(crate) struct Incoming {
     pub(crate) sleep: Option<Pin<Box<Sleep>>>,
     pub(crate) rearm: bool,
     pub(crate) permit: Option<OwnedSemaphorePermit>,
+    /// The HTTP/1.1 connection the body comes on: given back to the pool
+    /// when the body ends where its framing said, closed if it fails or is
+    /// dropped before its end.
+    pub(crate) lease: Option<Lease>,
 }
 
 /// The upstream stopped sending its response body.
@@ -194,14 +200,26 @@ impl http_body::Body for Incoming {
         match Pin::new(&mut this.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.rearm = true;
+                // Its length reached, or its trailers (the last frame):
+                // hyper read the body to its end, and a server may not ask
+                // past it.
+                if frame.is_trailers() || this.body.is_end_stream() {
+                    if let Some(lease) = this.lease.take() {
+                        lease.release();
+                    }
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
                 this.permit = None;
+                if let Some(lease) = this.lease.take() {
+                    lease.release();
+                }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(err))) => {
                 this.permit = None;
+                this.lease = None;
                 tracing::warn!(error = %err, "the upstream's response body failed: the client's response is cut off");
                 Poll::Ready(Some(Err(err.into())))
             }
@@ -221,6 +239,7 @@ impl http_body::Body for Incoming {
                 this.rearm = false;
                 ready!(sleep.as_mut().poll(cx));
                 this.permit = None;
+                this.lease = None;
                 tracing::warn!(idle = ?this.idle, "the upstream stopped sending its response body: the client's response is cut off");
                 Poll::Ready(Some(Err(Stalled(this.idle).into())))
             }

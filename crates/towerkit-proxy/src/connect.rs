@@ -1,29 +1,22 @@
-//! Connections to the upstream, as hyper's pooled client asks for them:
-//! TCP within the connect timeout, then TLS for an `https://` upstream,
-//! offering HTTP/2 and HTTP/1.1 by ALPN.
+//! Connections to the upstream: TCP within the connect timeout, then TLS
+//! for an `https://` upstream, offering HTTP/2 and HTTP/1.1 by ALPN.
 
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use rustls::RootCertStore;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use tower_service::Service;
-use towerkit_core::BoxError;
 
-/// Opens connections to one upstream. Cloned into hyper's client.
+/// Opens connections to one upstream.
 #[derive(Clone)]
 pub(crate) struct Connector {
     /// TLS, for an `https://` upstream.
@@ -31,6 +24,9 @@ pub(crate) struct Connector {
     pub(crate) connect_timeout: Duration,
     /// HTTP/2 with prior knowledge on plain TCP.
     pub(crate) h2c: bool,
+    /// Where the upstream is: its host (no brackets) and port.
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 /// What a TLS connection needs: the client configuration and the name the
@@ -41,117 +37,94 @@ pub(crate) struct Tls {
     pub(crate) name: ServerName<'static>,
 }
 
-/// A connection to the upstream, plain or TLS, with its [`Guard`].
-pub(crate) struct Stream {
-    io: Io,
-    guard: Guard,
-    /// Check for bytes nobody asked for before each request: HTTP/1.1 on
-    /// plain TCP, where the socket shows what the upstream sent.
-    check: bool,
-    /// Bytes were read since the last write: the next write starts a new
-    /// request.
-    read_since_write: bool,
+/// A new connection to the upstream.
+pub(crate) struct Connected {
+    pub(crate) stream: Stream,
+    /// The connection speaks HTTP/2 (ALPN, or h2c by prior knowledge).
+    pub(crate) h2: bool,
+    /// A second handle on a plain TCP socket, to look for bytes waiting on
+    /// it while hyper owns the connection.
+    pub(crate) probe: Option<Probe>,
 }
 
-enum Io {
+/// A connection to the upstream, plain or TLS.
+pub(crate) enum Stream {
     Plain(TokioIo<TcpStream>),
     Tls(Box<TokioIo<TlsStream<TcpStream>>>),
 }
 
-/// The proxy's hold on an HTTP/1.1 connection, found in the extensions of
-/// each response that came on it.
-///
-/// An upstream that sends bytes its framing did not announce (a body after
-/// a `HEAD`, a 204 or a 304; more than its `Content-Length`) would have them
-/// read as the answer to the next request on the connection: another
-/// client's. A connection is therefore closed, never reused, once
-/// - a response on it is framed in a way that invites stray bytes (the
-///   proxy [dooms](Guard::doom) it);
-/// - bytes are waiting on it when a new request is about to be written
-///   (the stream checks, on plain TCP).
-#[derive(Clone, Debug)]
-pub(crate) struct Guard(Arc<GuardState>);
+/// A duplicate of a plain TCP connection's socket: it shows whether the
+/// upstream sent bytes nobody asked for, and closes the socket at once
+/// whoever else holds it.
+#[derive(Debug)]
+pub(crate) struct Probe(std::net::TcpStream);
 
-#[derive(Debug, Default)]
-struct GuardState {
-    doomed: AtomicBool,
-    /// Upgraded to a tunnel: bytes flow both ways at will.
-    tunnel: AtomicBool,
-    /// The connection's task, waiting to read: woken to see it closed.
-    reader: Mutex<Option<Waker>>,
+/// What [`Probe::peek`] saw.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// Nothing: the connection can take a request.
+    Nothing,
+    /// The upstream closed its side, or the socket failed.
+    Closed,
+    /// Bytes nobody asked for.
+    Bytes,
 }
 
-impl Guard {
-    /// Closes the connection: it reads as closed and takes no more writes.
-    pub(crate) fn doom(&self) {
-        self.0.doomed.store(true, Ordering::Release);
-        let waker = self.0.reader.lock().ok().and_then(|mut w| w.take());
-        if let Some(waker) = waker {
-            waker.wake();
+impl Probe {
+    /// Looks, without waiting and without taking them, for bytes on the
+    /// socket.
+    pub(crate) fn peek(&self) -> Waiting {
+        let mut byte = [0u8; 1];
+        match self.0.peek(&mut byte) {
+            Ok(0) => Waiting::Closed,
+            Ok(_) => Waiting::Bytes,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Waiting::Nothing,
+            Err(_) => Waiting::Closed,
         }
     }
 
-    /// The connection has become a tunnel: no more requests on it.
-    pub(crate) fn tunnel(&self) {
-        self.0.tunnel.store(true, Ordering::Release);
-    }
-
-    fn is_doomed(&self) -> bool {
-        self.0.doomed.load(Ordering::Acquire)
+    /// Shuts the connection down both ways: hyper's task sees it closed.
+    pub(crate) fn close(&self) {
+        let _ = self.0.shutdown(Shutdown::Both);
     }
 }
 
-fn doomed() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::BrokenPipe,
-        "the connection was closed: the upstream sent bytes its framing did not announce",
-    )
-}
-
-impl Service<Uri> for Connector {
-    type Response = Stream;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<Stream, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connector = self.clone();
-        Box::pin(async move {
-            let host = uri.host().ok_or("the upstream URL has no host")?;
-            let port = uri
-                .port_u16()
-                .unwrap_or(if connector.tls.is_some() { 443 } else { 80 });
-            let host = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_owned();
-            let tcp = tokio::time::timeout(connector.connect_timeout, tcp(&host, port))
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "no connection within the connect timeout ({:?})",
-                            connector.connect_timeout
-                        ),
-                    )
-                })??;
-            let Some(tls) = connector.tls else {
-                return Ok(Stream::new(Io::Plain(TokioIo::new(tcp)), !connector.h2c));
-            };
-            let handshake = tls.connector.connect(tls.name, tcp);
-            let stream = tokio::time::timeout(connector.connect_timeout, handshake)
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no TLS handshake within the connect timeout",
-                    )
-                })??;
-            Ok(Stream::new(Io::Tls(Box::new(TokioIo::new(stream))), false))
+impl Connector {
+    /// Connects, within the connect timeout for TCP and again for TLS.
+    pub(crate) async fn connect(&self) -> io::Result<Connected> {
+        let timed_out = |what: &str| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no {what} within the connect timeout ({:?})",
+                    self.connect_timeout
+                ),
+            )
+        };
+        let tcp = tokio::time::timeout(self.connect_timeout, tcp(&self.host, self.port))
+            .await
+            .map_err(|_| timed_out("connection"))??;
+        let Some(tls) = &self.tls else {
+            // The socket's second handle: the file's non-blocking flag is
+            // shared with the first.
+            let std = tcp.into_std()?;
+            let probe = std.try_clone().map(Probe).ok();
+            let tcp = TcpStream::from_std(std)?;
+            return Ok(Connected {
+                stream: Stream::Plain(TokioIo::new(tcp)),
+                h2: self.h2c,
+                probe,
+            });
+        };
+        let handshake = tls.connector.connect(tls.name.clone(), tcp);
+        let stream = tokio::time::timeout(self.connect_timeout, handshake)
+            .await
+            .map_err(|_| timed_out("TLS handshake"))??;
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        Ok(Connected {
+            stream: Stream::Tls(Box::new(TokioIo::new(stream))),
+            h2,
+            probe: None,
         })
     }
 }
@@ -175,104 +148,16 @@ async fn tcp(host: &str, port: u16) -> io::Result<TcpStream> {
     Err(last)
 }
 
-impl Stream {
-    fn new(io: Io, check: bool) -> Self {
-        Stream {
-            io,
-            guard: Guard(Arc::default()),
-            check,
-            read_since_write: false,
-        }
-    }
-
-    fn is_h2(&self) -> bool {
-        match &self.io {
-            Io::Plain(_) => false,
-            Io::Tls(stream) => stream.inner().get_ref().1.alpn_protocol() == Some(b"h2"),
-        }
-    }
-
-    /// Before a write of `first` (and more): refused if the connection is
-    /// doomed, or if it starts a new request (a request line after a
-    /// response was read) while bytes nobody asked for are waiting.
-    fn poll_before_write(&mut self, cx: &mut Context<'_>, first: &[u8]) -> Result<(), io::Error> {
-        if self.guard.is_doomed() {
-            return Err(doomed());
-        }
-        if !std::mem::take(&mut self.read_since_write)
-            || !self.check
-            || !is_request_line(first)
-            || self.guard.0.tunnel.load(Ordering::Acquire)
-        {
-            return Ok(());
-        }
-        let Io::Plain(tcp) = &mut self.io else {
-            return Ok(());
-        };
-        let mut byte = [std::mem::MaybeUninit::uninit(); 1];
-        let mut probe = tokio::io::ReadBuf::uninit(&mut byte);
-        match tcp.inner_mut().poll_peek(cx, &mut probe) {
-            Poll::Ready(Ok(0)) => Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the upstream closed the connection",
-            )),
-            Poll::Ready(Ok(_)) => {
-                tracing::warn!(
-                    "the upstream sent bytes after a response ended: its connection is closed"
-                );
-                self.guard.doom();
-                Err(doomed())
-            }
-            Poll::Ready(Err(_)) | Poll::Pending => Ok(()),
-        }
-    }
-}
-
-/// Whether `bytes` start like a request line in origin form: a method, a
-/// space, a slash.
-fn is_request_line(bytes: &[u8]) -> bool {
-    let method = bytes.iter().take_while(|b| b.is_ascii_uppercase()).count();
-    method > 0 && bytes.get(method..method + 2) == Some(b" /")
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        let connected = Connected::new();
-        if self.is_h2() {
-            connected.negotiated_h2()
-        } else {
-            connected.extra(self.guard.clone())
-        }
-    }
-}
-
 impl Read for Stream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.guard.is_doomed() {
-            // Read as closed: the connection's task ends it.
-            return Poll::Ready(Ok(()));
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Stream::Tls(io) => Pin::new(&mut **io).poll_read(cx, buf),
         }
-        let polled = match &mut this.io {
-            Io::Plain(io) => Pin::new(io).poll_read(cx, buf),
-            Io::Tls(io) => Pin::new(&mut **io).poll_read(cx, buf),
-        };
-        match &polled {
-            Poll::Ready(Ok(())) => this.read_since_write = true,
-            Poll::Pending => {
-                if let Ok(mut reader) = this.guard.0.reader.lock() {
-                    if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *reader = Some(cx.waker().clone());
-                    }
-                }
-            }
-            Poll::Ready(Err(_)) => {}
-        }
-        polled
     }
 }
 
@@ -282,11 +167,9 @@ impl Write for Stream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.poll_before_write(cx, buf)?;
-        match &mut this.io {
-            Io::Plain(io) => Pin::new(io).poll_write(cx, buf),
-            Io::Tls(io) => Pin::new(&mut **io).poll_write(cx, buf),
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Stream::Tls(io) => Pin::new(&mut **io).poll_write(cx, buf),
         }
     }
 
@@ -295,36 +178,30 @@ impl Write for Stream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let first = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &b[..]);
-        this.poll_before_write(cx, first)?;
-        match &mut this.io {
-            Io::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
-            Io::Tls(io) => Pin::new(&mut **io).poll_write_vectored(cx, bufs),
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            Stream::Tls(io) => Pin::new(&mut **io).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.io {
-            Io::Plain(io) => io.is_write_vectored(),
-            Io::Tls(io) => io.is_write_vectored(),
+        match self {
+            Stream::Plain(io) => io.is_write_vectored(),
+            Stream::Tls(io) => io.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            Io::Plain(io) => Pin::new(io).poll_flush(cx),
-            Io::Tls(io) => Pin::new(&mut **io).poll_flush(cx),
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_flush(cx),
+            Stream::Tls(io) => Pin::new(&mut **io).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().io {
-            Io::Plain(io) => Pin::new(io).poll_shutdown(cx),
-            Io::Tls(io) => Pin::new(&mut **io).poll_shutdown(cx),
+        match self.get_mut() {
+            Stream::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Stream::Tls(io) => Pin::new(&mut **io).poll_shutdown(cx),
         }
     }
 }

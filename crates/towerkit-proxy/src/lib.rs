@@ -5,12 +5,20 @@
 //!   `https://…`), its path below the mount and its query appended to the
 //!   base. Bodies stream both ways (server-sent events and large uploads
 //!   are never buffered), trailers included.
-//! - The upstream is spoken to by hyper's pooled client: HTTP/1.1 over
+//! - The upstream is spoken to by hyper's client connections
+//!   (`hyper::client::conn`) in a pool of the proxy's own: HTTP/1.1 over
 //!   kept-alive connections, HTTP/2 to an `https://` upstream that offers it
-//!   by ALPN, or to a plain one with [`h2c`](Proxy::h2c). A connection goes
-//!   back to the pool only when its response ended exactly where its
-//!   framing said; bytes after it close it. TLS is rustls, checked against
-//!   the system's roots or a private CA ([`ca_file`](Proxy::ca_file)).
+//!   by ALPN, or to a plain one with [`h2c`](Proxy::h2c). TLS is rustls,
+//!   checked against the system's roots or a private CA
+//!   ([`ca_file`](Proxy::ca_file)).
+//! - An HTTP/1.1 connection goes back to the pool only once its response
+//!   ended exactly where its framing said, and only if that framing leaves
+//!   no room for bytes after it: a `HEAD`, a 204 or 304 announcing a body,
+//!   a response with both a length and chunks close their connection.
+//!   Before a connection is lent again, bytes waiting on it (in hyper's
+//!   buffer, or on a plain TCP socket) close it. Bytes an upstream sends
+//!   after the next request was written cannot be told from its answer, by
+//!   this proxy or any HTTP/1.1 client.
 //! - Hop-by-hop headers (the fixed list and those `Connection` names) and
 //!   `Proxy-Authorization` / `Proxy-Authenticate` are dropped both ways;
 //!   `X-Forwarded-For` is appended to, and `X-Forwarded-Proto`, `-Host`
@@ -44,6 +52,7 @@ mod bodies;
 mod client;
 mod connect;
 mod hop_by_hop;
+mod pool;
 mod proxy;
 
 pub use proxy::{

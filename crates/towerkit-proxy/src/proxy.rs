@@ -14,8 +14,7 @@ use http::header::{
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use smallvec::SmallVec;
 use tokio::sync::Semaphore;
 use tower_service::Service;
@@ -26,8 +25,9 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpExcep
 
 use crate::bodies::{ClientBodyFailed, Incoming, Outgoing, Upload};
 use crate::client::{ClientHeaders, X_FORWARDED_FOR};
-use crate::connect::{self, Connector, Guard, Tls, Trust};
+use crate::connect::{self, Connector, Tls, Trust};
 use crate::hop_by_hop;
+use crate::pool::{Lease, Pool, SendError};
 
 /// How long connecting to the upstream may take, unless set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,8 +56,6 @@ struct Settings {
     pool_idle_timeout: Duration,
 }
 
-type UpstreamClient = Client<Connector, Outgoing>;
-
 #[derive(Clone)]
 struct Config {
     scheme: Scheme,
@@ -73,7 +71,7 @@ struct Config {
     idle_timeout: Duration,
     max_connections: Option<Arc<Semaphore>>,
     settings: Settings,
-    client: Clients,
+    client: Pool,
 }
 
 /// A reverse proxy to one upstream. See the [crate documentation](crate).
@@ -258,7 +256,7 @@ fn build_client(
     scheme: &Scheme,
     authority: &Authority,
     settings: &Settings,
-) -> Result<Clients, String> {
+) -> Result<Pool, String> {
     let tls = if *scheme == Scheme::HTTPS {
         Some(Tls {
             connector: tokio_rustls::TlsConnector::from(connect::client_config(
@@ -270,34 +268,25 @@ fn build_client(
     } else {
         None
     };
-    let h2c = settings.h2c && *scheme == Scheme::HTTP;
+    let port = authority
+        .port_u16()
+        .unwrap_or(if tls.is_some() { 443 } else { 80 });
     let connector = Connector {
         tls,
         connect_timeout: settings.connect_timeout,
-        h2c,
+        h2c: settings.h2c && *scheme == Scheme::HTTP,
+        host: authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
     };
-    let mut builder = Client::builder(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_max_idle_per_host(settings.pool_max_idle)
-        .pool_idle_timeout(settings.pool_idle_timeout)
-        .set_host(false)
-        .http2_only(h2c);
-    let pooled = builder.build(connector.clone());
-    // A `HEAD` goes on a connection of its own, closed after it: an upstream
-    // that sends the body all the same, even late, then has nobody to
-    // send it to.
-    builder.pool_max_idle_per_host(0);
-    let unpooled = builder.build(connector);
-    Ok(Clients { pooled, unpooled })
-}
-
-/// The clients of one upstream.
-#[derive(Clone)]
-struct Clients {
-    pooled: UpstreamClient,
-    unpooled: UpstreamClient,
+    Ok(Pool::new(
+        connector,
+        settings.pool_max_idle,
+        settings.pool_idle_timeout,
+    ))
 }
 
 /// How a request to the upstream failed.
@@ -312,10 +301,11 @@ enum Failure {
     Upstream(BoxError),
 }
 
-fn classify(err: hyper_util::client::legacy::Error, upload: Option<&Upload>) -> Failure {
-    if err.is_connect() {
-        return Failure::Connect(err.into());
-    }
+fn classify(err: SendError, upload: Option<&Upload>) -> Failure {
+    let err = match err {
+        SendError::Connect(err) => return Failure::Connect(err),
+        SendError::Exchange(err) => err,
+    };
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
         if e.is::<ClientBodyFailed>() {
@@ -496,7 +486,7 @@ enum Unsent {
     HeadTimeout,
     /// The upstream left a piece of the request body untaken too long.
     UploadStalled,
-    Failed(hyper_util::client::legacy::Error),
+    Failed(SendError),
 }
 
 /// Sends `request` and waits for the response head: the timeout starts
@@ -506,13 +496,9 @@ async fn exchange(
     config: &Config,
     request: Request<Outgoing>,
     upload: Option<&Upload>,
-) -> Result<Response<hyper::body::Incoming>, Unsent> {
-    let client = if request.method() == Method::HEAD {
-        &config.client.unpooled
-    } else {
-        &config.client.pooled
-    };
-    let mut response = std::pin::pin!(client.request(request));
+    fresh: bool,
+) -> Result<(Response<hyper::body::Incoming>, Option<Lease>), Unsent> {
+    let mut response = std::pin::pin!(config.client.send(request, fresh));
     if let Some(upload) = upload {
         while !upload.is_sent() {
             let wait = match upload.untaken_for() {
@@ -690,8 +676,12 @@ impl Service<Request<Body>> for Proxy {
             };
             let mut again = again;
             let mut request = request;
-            let response = loop {
-                match exchange(&config, request, upload.as_deref()).await {
+            // A `HEAD` goes on a new connection, closed after it: an
+            // upstream that sends a body all the same, even late, then has
+            // nobody to send it to, and no pooled connection is spent.
+            let mut fresh = method == Method::HEAD;
+            let (response, lease) = loop {
+                match exchange(&config, request, upload.as_deref(), fresh).await {
                     Ok(response) => break response,
                     Err(Unsent::HeadTimeout) => {
                         tracing::error!(upstream = %config.origin, "the upstream did not answer in time: 504");
@@ -713,6 +703,7 @@ impl Service<Request<Body>> for Proxy {
                             let Some((uri, headers)) = again.take() else {
                                 return page(HttpException::bad_gateway());
                             };
+                            fresh = true;
                             request = Request::new(Outgoing::Empty);
                             *request.method_mut() = method.clone();
                             *request.uri_mut() = uri;
@@ -754,8 +745,8 @@ impl Service<Request<Body>> for Proxy {
                     );
                 };
                 let mut response = response;
-                if let Some(guard) = response.extensions().get::<Guard>() {
-                    guard.tunnel();
+                if let Some(lease) = lease {
+                    lease.detach();
                 }
                 let upstream_upgrade = hyper::upgrade::on(&mut response);
                 let (mut parts, _) = response.into_parts();
@@ -764,12 +755,25 @@ impl Service<Request<Body>> for Proxy {
                 return Ok(Response::from_parts(parts, Body::empty()));
             }
             let (mut parts, body) = response.into_parts();
-            if invites_stray_bytes(&method, parts.status, &parts.headers) {
-                if let Some(guard) = parts.extensions.get::<Guard>() {
-                    tracing::debug!(upstream = %config.origin, status = %parts.status, "a response framed to invite stray bytes: its connection is closed");
-                    guard.doom();
+            // A connection goes back to the pool only after a response
+            // whose framing leaves no room for bytes after it, once its
+            // body has ended; a HEAD's never does, lest a body come late.
+            let lease = match lease {
+                Some(lease) if method == Method::HEAD => {
+                    drop(lease);
+                    None
                 }
-            }
+                Some(lease) if invites_stray_bytes(&method, parts.status, &parts.headers) => {
+                    tracing::debug!(upstream = %config.origin, status = %parts.status, "a response framed to invite stray bytes: its connection is closed");
+                    drop(lease);
+                    None
+                }
+                Some(lease) if body.is_end_stream() => {
+                    lease.release();
+                    None
+                }
+                lease => lease,
+            };
             parts.extensions = http::Extensions::new();
             // Chunks are the body whatever length is also claimed (RFC 9112
             // §6.3): the length would cut the client's copy short.
@@ -787,6 +791,7 @@ impl Service<Request<Body>> for Proxy {
                 sleep: None,
                 rearm: false,
                 permit,
+                lease,
             };
             Ok(Response::from_parts(parts, Body::new(body)))
         })
