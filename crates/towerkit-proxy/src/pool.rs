@@ -128,8 +128,9 @@ impl Pool {
         }
     }
 
-    /// Sends `request` (its URI absolute) on a pooled connection, or on a
-    /// new one if `fresh`, and waits for the response head. An HTTP/1.1
+    /// Sends `request` (its URI absolute) on a pooled connection, or, if
+    /// `fresh`, on a new one (or the shared HTTP/2 one while it is open),
+    /// and waits for the response head. An HTTP/1.1
     /// response comes with the [`Lease`] of its connection.
     pub(crate) async fn send(
         &self,
@@ -169,10 +170,12 @@ impl Pool {
 
 impl Inner {
     async fn check_out(self: &Arc<Self>, fresh: bool) -> Result<Conn, SendError> {
+        // HTTP/2 frames each stream on its own: an open shared connection
+        // is as good as a new one.
+        if let Some(sender) = self.shared_h2() {
+            return Ok(Conn::H2(sender));
+        }
         if !fresh {
-            if let Some(sender) = self.shared_h2() {
-                return Ok(Conn::H2(sender));
-            }
             while let Some(mut conn) = self.pop_idle() {
                 if conn.sender.is_closed() {
                     continue;
