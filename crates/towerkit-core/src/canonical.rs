@@ -224,6 +224,12 @@ fn encode_segment(bytes: &[u8], out: &mut String) {
 /// [`path_info`] afterwards; a refusal is answered 400
 /// (`HttpException::from(bad)`).
 pub fn canonicalize<B>(req: &mut Request<B>) -> Result<(), BadRequest> {
+    // `PATH_INFO` is the URI path, or empty: canonical whenever the URI
+    // path is, which is the case after the first layer. Checked without
+    // looking up the empty-path marker.
+    if is_canonical(req.uri().path()) {
+        return Ok(());
+    }
     let canonical = match canonical_path(path_info(req))? {
         Cow::Borrowed(_) => return Ok(()),
         Cow::Owned(canonical) => canonical,
@@ -257,47 +263,41 @@ pub fn check_host<B>(req: &Request<B>) -> Result<(), BadRequest> {
 
 /// Whether `host` is a valid `Host` value: a registered name or IPv4
 /// address, or a bracketed IPv6 literal, then an optional `:port` of at most
-/// five digits (RFC 3986 §3.2.2, RFC 9110 §7.2). Names are held to letters,
-/// digits, `-`, `.` and `_`: enough for every DNS name, safe to put in a URL
-/// or a log.
+/// five digits, at most 65535 (RFC 3986 §3.2.2, RFC 9110 §7.2). Names are
+/// held to letters, digits, `-`, `.` and `_`: enough for every DNS name,
+/// safe to put in a URL or a log. One pass over the bytes, no allocation:
+/// every request's host is checked.
 pub fn is_valid_host(host: &str) -> bool {
-    let (name, port) = split_host_port(host);
-    let port_ok = port.is_none_or(|p| {
-        p.is_empty()
-            || p.len() <= 5
-                && p.bytes().all(|b| b.is_ascii_digit())
-                && p.parse::<u32>().is_ok_and(|n| n <= 65535)
-    });
-    let name_ok = match name.strip_prefix('[') {
-        Some(literal) => literal
-            .strip_suffix(']')
-            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
-        None => {
+    let bytes = host.as_bytes();
+    let (name_ok, rest) = if bytes.first() == Some(&b'[') {
+        match bytes.iter().position(|&b| b == b']') {
+            Some(end) => (
+                host[1..end].parse::<std::net::Ipv6Addr>().is_ok(),
+                &bytes[end + 1..],
+            ),
+            None => return false,
+        }
+    } else {
+        let end = bytes.iter().position(|&b| b == b':').unwrap_or(bytes.len());
+        let name = &bytes[..end];
+        (
             !name.is_empty()
                 && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-        }
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')),
+            &bytes[end..],
+        )
     };
-    name_ok && port_ok
-}
-
-/// Splits `host[:port]` (`[v6]:port` too) into the name and the port as
-/// written.
-pub fn split_host_port(host: &str) -> (&str, Option<&str>) {
-    if host.starts_with('[') {
-        return match host.find(']') {
-            Some(end) => {
-                let (name, rest) = host.split_at(end + 1);
-                (name, rest.strip_prefix(':'))
+    name_ok
+        && match rest {
+            [] | [b':'] => true,
+            [b':', port @ ..] => {
+                port.len() <= 5
+                    && port.iter().all(u8::is_ascii_digit)
+                    && port.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
             }
-            None => (host, None),
-        };
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (host, None),
-    }
+            _ => false,
+        }
 }
 
 #[cfg(test)]

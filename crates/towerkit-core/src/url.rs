@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use http::header::HOST;
 use http::Request;
 
-use crate::canonical::split_host_port;
 use crate::environ::{ConnectionInfo, ScriptName};
 use crate::path::path_info;
 
@@ -73,13 +72,15 @@ fn default_port(scheme: &str) -> u16 {
     }
 }
 
+/// `host` (valid, see [`is_valid_host`]) without the scheme's default
+/// port or an empty one: `spam:80` on `http` is `spam`.
 fn without_default_port<'a>(host: &'a str, scheme: &str) -> Cow<'a, str> {
-    match split_host_port(host) {
-        (name, Some(port)) if port.is_empty() || port.parse() == Ok(default_port(scheme)) => {
-            Cow::Borrowed(name)
-        }
-        _ => Cow::Borrowed(host),
-    }
+    let default = if scheme == "https" { ":443" } else { ":80" };
+    let name = host
+        .strip_suffix(default)
+        .or_else(|| host.strip_suffix(':'))
+        .unwrap_or(host);
+    Cow::Borrowed(name)
 }
 
 fn host_of(addr: SocketAddr, scheme: &str) -> String {

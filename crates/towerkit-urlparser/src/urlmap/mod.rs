@@ -127,9 +127,16 @@ impl<S> UrlMap<S> {
 impl<S> UrlMap<S> {
     fn find<B>(&self, req: &Request<B>) -> Option<&Route<S>> {
         let path = path_info(req);
-        let host = request_host(req);
+        // The host is read only when a mount names one.
+        let mut host = None;
         self.routes.iter().find(|route| {
-            host_matches(route, host.as_ref(), req) && prefix_matches(&route.key.segments, path)
+            let host_ok = route.key.host.is_none()
+                || host_matches(
+                    route,
+                    host.get_or_insert_with(|| request_host(req)).as_ref(),
+                    req,
+                );
+            host_ok && prefix_matches(&route.key.segments, path)
         })
     }
 }
