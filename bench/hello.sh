@@ -7,12 +7,17 @@
 # rounds; each ratio is taken per round against bare hyper of the same round
 # (neighbours in time share the machine's state), and medians are reported.
 #
-#   bench/hello.sh [--quick]    (ROUNDS, DURATION, CONNECTIONS, CONTENDERS override)
+# With BASE_BIN naming a towerkit binary built from an older commit, the
+# contender towerkit-full-base runs the same full stack on it, so that a
+# change is measured against its base in one run.
+#
+#   bench/hello.sh [--quick]    (ROUNDS, DURATION, CONNECTIONS, CONTENDERS, BASE_BIN override)
 source "$(dirname "$0")/lib.sh"
 
 ROUNDS=${ROUNDS:-5}; DURATION=${DURATION:-5s}; CONNECTIONS=${CONNECTIONS:-64}
 [ "${1:-}" = "--quick" ] && { ROUNDS=1; DURATION=2s; }
 CONTENDERS=${CONTENDERS:-"towerkit-text towerkit-full axum-stack paste"}
+[ -n "${BASE_BIN:-}" ] && [[ " $CONTENDERS " != *" towerkit-full-base "* ]] && CONTENDERS="$CONTENDERS towerkit-full-base"
 
 need wrk wrk
 (cd "$ROOT" && cargo build --release -q -p towerkit --bin towerkit && cargo build --release -q -p towerkit-bench)
@@ -37,6 +42,7 @@ run() {
     bare-hyper) start bare-hyper "$RELEASE/bare-hyper" 127.0.0.1:0 ;;
     towerkit-text) start towerkit env RUST_LOG=warn "$RELEASE/towerkit" serve "$OUT/hello.toml" ;;
     towerkit-full) start towerkit env RUST_LOG=warn "$RELEASE/towerkit" serve "$BENCH_DIR/full-stack.toml" ;;
+    towerkit-full-base) start towerkit-base env RUST_LOG=warn "$BASE_BIN" serve "$BENCH_DIR/full-stack.toml" ;;
     axum-stack) start axum-stack "$ROOT/target/peers/release/axum-stack-peer" 127.0.0.1:0 ;;
     paste)
       local port; port=$(free_port)
