@@ -268,13 +268,15 @@ impl Server {
         }
 
         // Closing the listening sockets: from now on connections are refused.
+        // Connections are told before the line is logged, so that whoever
+        // reads it knows every connection has been asked to close.
         drop(listeners);
+        shared.shutdown.request();
         tracing::info!(
             open = connections.len(),
             grace = ?self.shutdown_grace,
             "shutting down: no longer accepting"
         );
-        shared.shutdown.request();
         tokio::select! {
             () = async { while connections.join_next().await.is_some() {} } => {
                 tracing::info!("all connections finished");
