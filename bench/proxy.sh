@@ -2,6 +2,8 @@
 # The reverse proxy: requests/s through `towerkit serve` with a proxy app,
 # against the upstream hit directly and against nginx proxy_pass (keep-alive
 # to the upstream), same upstream (bare-hyper), same run, alternating rounds.
+# Then the same two proxies to a TLS upstream (nginx with a certificate from
+# a private CA, HTTP/1.1, `return 200`), also alternating.
 # The proxy under test gets CPU 0; the upstream and wrk share CPU 1 (the same
 # for every contender). The load core's own time per request is reported
 # too: it bounds what any proxy can reach on this layout.
@@ -42,6 +44,28 @@ run() {
   case "$1" in
     direct) ADDR="127.0.0.1:$UP_PORT"; SERVER_PID=$UPSTREAM_PID ;;
     towerkit) start towerkit env RUST_LOG=warn "$RELEASE/towerkit" serve "$OUT/proxy.toml" ;;
+    towerkit-tls) start towerkit-tls env RUST_LOG=warn "$RELEASE/towerkit" serve "$OUT/proxy-tls.toml" ;;
+    nginx-tls)
+      local port; port=$(free_port)
+      cat >"$OUT/nginx-proxy-tls.conf" <<NGINX
+worker_processes 1;
+pid $OUT/nginx-proxy-tls.pid;
+error_log $OUT/nginx-proxy-tls-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:$TLS_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass https://backend; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_ssl_server_name on; proxy_ssl_name localhost; proxy_ssl_session_reuse on;
+      proxy_ssl_verify on; proxy_ssl_trusted_certificate $OUT/tls-ca.pem;
+    }
+  }
+}
+NGINX
+      start_port nginx-tls "$port" nginx -c "$OUT/nginx-proxy-tls.conf" -g 'daemon off;' ;;
     nginx)
       local port; port=$(free_port)
       cat >"$OUT/nginx-proxy.conf" <<NGINX
@@ -99,3 +123,51 @@ echo "  towerkit / direct x$(ratio_of 2 1) (target >= 0.8), towerkit / nginx x$(
 cap_of() { awk -v l="$1" '{printf "%.3f\n", 1000000 / $l / $1}' "$OUT/proxy.rounds" | median; }
 echo "  load core (wrk + upstream) per request: direct $(col 6) us, via towerkit $(col 7) us, via nginx $(col 8) us;" \
   "at those costs it alone allows x$(cap_of 7) of direct in towerkit's runs, x$(cap_of 8) in nginx's"
+
+# The TLS upstream: nginx on the load core, a certificate for localhost
+# from a private CA that both proxies check.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench-ca -keyout "$OUT/tls-ca.key" -out "$OUT/tls-ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout "$OUT/tls.key" -out "$OUT/tls.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$OUT/tls.ext"
+openssl x509 -req -in "$OUT/tls.csr" -CA "$OUT/tls-ca.pem" -CAkey "$OUT/tls-ca.key" -CAcreateserial -days 2 -extfile "$OUT/tls.ext" -out "$OUT/tls.pem" 2>/dev/null
+TLS_PORT=$(free_port)
+cat >"$OUT/tls-upstream.conf" <<NGINX
+worker_processes 1;
+pid $OUT/tls-upstream.pid;
+error_log $OUT/tls-upstream-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$TLS_PORT ssl;
+    ssl_certificate $OUT/tls.pem; ssl_certificate_key $OUT/tls.key;
+    keepalive_requests 1000000;
+    location / { return 200 "Hello, World!"; }
+  }
+}
+NGINX
+taskset -c "$LOAD_CPUS" nginx -c "$OUT/tls-upstream.conf" -g 'daemon off;' >"$OUT/tls-upstream.log" 2>&1 &
+PIDS+=($!)
+# The rounds below stop all but this upstream.
+UPSTREAM_PID=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null && break; sleep 0.05; done
+cat >"$OUT/proxy-tls.toml" <<TOML
+[server]
+listen = "127.0.0.1:0"
+[app.main]
+use = "proxy"
+upstream = "https://localhost:$TLS_PORT/"
+ca = "$OUT/tls-ca.pem"
+TOML
+: >"$OUT/proxy-tls.rounds"
+for round in $(seq 1 "$ROUNDS"); do
+  read -r t t99 tcpu _ < <(run towerkit-tls)
+  read -r n n99 ncpu _ < <(run nginx-tls)
+  echo "tls round $round: towerkit $t (p99 ${t99}ms, ${tcpu}us CPU/req), nginx $n (p99 ${n99}ms, ${ncpu}us CPU/req)"
+  echo "$t $n $tcpu $ncpu" >>"$OUT/proxy-tls.rounds"
+done
+tcol() { awk -v c="$1" '{print $c}' "$OUT/proxy-tls.rounds" | median; }
+echo
+echo "reverse proxy to a TLS upstream (HTTP/1.1, kept alive): medians (req/s)"
+echo "  towerkit $(tcol 1), nginx $(tcol 2); CPU per request towerkit $(tcol 3) us, nginx $(tcol 4) us;" \
+  "towerkit / nginx x$(awk '{printf "%.3f\n", $1 / $2}' "$OUT/proxy-tls.rounds" | median)"
