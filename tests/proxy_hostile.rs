@@ -103,6 +103,12 @@ def serve_on(s):
             break
         elif name == "/trailers":
             s.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n")
+        elif name == "/then-close":
+            # Kept alive by its framing, then closed while idle, as an
+            # upstream's keep-alive timeout does.
+            answer(s, b"for " + path.encode(), extra=tag)
+            time.sleep(0.05)
+            break
         elif name == "/proxy-auth":
             seen = b"\n".join(b"%s: %s" % (k.encode(), v.encode()) for k, v in headers)
             answer(s, seen, "407 Proxy Authentication Required", b"Proxy-Authenticate: Basic realm=\"up\"\r\n")
@@ -255,6 +261,23 @@ fn proxy_credentials_stay_behind_and_trailers_come_through() {
          Connection: close\r\n\r\n3\r\nabc\r\n0\r\nX-Check: 7\r\n\r\n",
     );
     assert!(answer.ends_with("for /echo 3 x-check: 7"), "{answer}");
+}
+
+#[test]
+fn a_connection_the_upstream_closed_while_idle_is_not_used() {
+    let (_upstream, stack) = hostile();
+    let server = stack.serve();
+    let url = |path: &str| server.url(&format!("/up{path}"));
+    for _ in 0..3 {
+        assert_eq!(curl(&[&url("/then-close")]), "for /then-close");
+        std::thread::sleep(Duration::from_millis(200));
+        // A POST is never sent twice: it must not meet the closed
+        // connection at all.
+        assert_eq!(
+            curl(&["--data-binary", "once", &url("/echo")]),
+            "for /echo 4"
+        );
+    }
 }
 
 #[test]
