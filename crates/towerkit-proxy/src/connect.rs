@@ -105,14 +105,21 @@ impl Connector {
             .await
             .map_err(|_| timed_out("connection"))??;
         let Some(tls) = &self.tls else {
-            // The socket's second handle: the file's non-blocking flag is
-            // shared with the first.
+            if self.h2c {
+                return Ok(Connected {
+                    stream: Stream::Plain(TokioIo::new(tcp)),
+                    h2: true,
+                    probe: None,
+                });
+            }
+            // The socket's second handle, for HTTP/1.1: the file's
+            // non-blocking flag is shared with the first.
             let std = tcp.into_std()?;
             let probe = std.try_clone().map(Probe).ok();
             let tcp = TcpStream::from_std(std)?;
             return Ok(Connected {
                 stream: Stream::Plain(TokioIo::new(tcp)),
-                h2: self.h2c,
+                h2: false,
                 probe,
             });
         };
