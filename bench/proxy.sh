@@ -124,6 +124,12 @@ cap_of() { awk -v l="$1" '{printf "%.3f\n", 1000000 / $l / $1}' "$OUT/proxy.roun
 echo "  load core (wrk + upstream) per request: direct $(col 6) us, via towerkit $(col 7) us, via nginx $(col 8) us;" \
   "at those costs it alone allows x$(cap_of 7) of direct in towerkit's runs, x$(cap_of 8) in nginx's"
 
+# The plain upstream is done: stopped here, by the shell that started it (a
+# round's subshell waiting on it would wait for its own child instead).
+kill "$UPSTREAM_PID" 2>/dev/null || true
+wait "$UPSTREAM_PID" 2>/dev/null || true
+PIDS=()
+
 # The TLS upstream: nginx on the load core, a certificate for localhost
 # from a private CA that both proxies check.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench-ca -keyout "$OUT/tls-ca.key" -out "$OUT/tls-ca.pem" 2>/dev/null
