@@ -254,3 +254,43 @@ impl http_body::Body for Incoming {
         self.body.size_hint()
     }
 }
+
+/// The upstream's response body with its first frame already read.
+pub(crate) struct Prefetched {
+    pub(crate) first: Option<Result<Frame<Bytes>, BoxError>>,
+    pub(crate) rest: Incoming,
+}
+
+impl http_body::Body for Prefetched {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(first));
+        }
+        Pin::new(&mut this.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.rest.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.rest.size_hint();
+        if let Some(Ok(first)) = &self.first {
+            let len = first.data_ref().map_or(0, |d| d.len() as u64);
+            let lower = hint.lower() + len;
+            // The upper bound first: a lower one above it would panic.
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper + len);
+            }
+            hint.set_lower(lower);
+        }
+        hint
+    }
+}

@@ -3,6 +3,7 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -23,7 +24,7 @@ use towerkit_core::recursive::BoxFuture;
 use towerkit_core::url::{host, url_scheme};
 use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpException, ScriptName};
 
-use crate::bodies::{ClientBodyFailed, Incoming, Outgoing, Upload};
+use crate::bodies::{ClientBodyFailed, Incoming, Outgoing, Prefetched, Upload};
 use crate::client::{ClientHeaders, X_FORWARDED_FOR};
 use crate::connect::{self, Connector, Tls, Trust};
 use crate::hop_by_hop;
@@ -785,7 +786,7 @@ impl Service<Request<Body>> for Proxy {
                 public.rewrite(&config, &mut parts.headers);
             }
             parts.version = Version::HTTP_11;
-            let body = Incoming {
+            let mut body = Incoming {
                 body,
                 idle: config.idle_timeout,
                 sleep: None,
@@ -793,6 +794,16 @@ impl Service<Request<Body>> for Proxy {
                 permit,
                 lease,
             };
+            // A small body of known length comes with its head, or right
+            // after: waited for, head and body reach the client in one
+            // write rather than two.
+            if has_small_length(&parts.headers) && !body.is_end_stream() {
+                let first = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+                return Ok(Response::from_parts(
+                    parts,
+                    Body::new(Prefetched { first, rest: body }),
+                ));
+            }
             Ok(Response::from_parts(parts, Body::new(body)))
         })
     }
@@ -812,6 +823,20 @@ fn invites_stray_bytes(method: &Method, status: StatusCode, headers: &HeaderMap)
         || status == StatusCode::NOT_MODIFIED
         || status.is_informational();
     (bodiless && (length || chunked)) || (length && chunked)
+}
+
+/// The largest body whose first piece the proxy waits for before it
+/// answers.
+const PREFETCH_MAX: u64 = 16 * 1024;
+
+/// Whether the response announces a body of at most [`PREFETCH_MAX`]
+/// bytes.
+fn has_small_length(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > 0 && len <= PREFETCH_MAX)
 }
 
 /// `X-Forwarded-Proto`'s value for the client's scheme.
