@@ -1,7 +1,7 @@
 //! `RecursiveLayer`: include and forward through the stack below it.
 //!
 //! The layer puts a [`Recursive`] handle in every request and follows
-//! [`Forward`]s that the stack below returns, as an error or as a response:
+//! [`Forward`](towerkit_core::recursive::Forward)s that the stack below returns, as an error or as a response:
 //! the request is dispatched again with the new path and query, as the app
 //! that forwarded it saw it (method, headers and extensions; the body,
 //! already read, is not sent again). Nothing is copied for a request that is

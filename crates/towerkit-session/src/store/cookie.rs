@@ -42,7 +42,7 @@ struct Sealed {
 
 impl CookieStore {
     /// A store whose cookies are sealed with `secret` (at least
-    /// [`MIN_SECRET`] bytes; every instance of an app shares it).
+    /// 32 bytes; every instance of an app shares it).
     pub fn new(secret: &str) -> Result<Self, String> {
         if secret.len() < MIN_SECRET {
             return Err(format!(
