@@ -25,7 +25,8 @@
 //! - **Stores** behind one trait, [`SessionStore`]: [`MemoryStore`]
 //!   (bounded), [`FileStore`] (atomic, 0600, survives restarts),
 //!   [`CookieStore`] (the session itself, encrypted and signed, 4 KB at
-//!   most), [`RedisStore`] (shared, every operation bounded by a timeout).
+//!   most), [`RedisStore`] (shared, every operation bounded by a timeout;
+//!   the `redis` feature, on by default).
 //! - **Outages are 503, never logouts**: when the store fails (Redis down
 //!   or hung past its timeout), a request that uses its session is answered
 //!   503 with `Retry-After`, rendered by `Accept`, even if the app (or a
@@ -58,4 +59,6 @@ pub use cookie::SameSite;
 pub use id::{is_valid_id, new_id};
 pub use layer::{ResponseFuture, SessionLayer, SessionService, DEFAULT_COOKIE_NAME};
 pub use record::{Expiry, Record};
-pub use store::{CookieStore, FileStore, MemoryStore, RedisStore, SessionStore, StoreError};
+#[cfg(feature = "redis")]
+pub use store::RedisStore;
+pub use store::{CookieStore, FileStore, MemoryStore, SessionStore, StoreError};

@@ -8,6 +8,7 @@
 mod cookie;
 mod file;
 mod memory;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use towerkit_core::HttpException;
 pub use self::cookie::CookieStore;
 pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
+#[cfg(feature = "redis")]
 pub use self::redis::RedisStore;
 use crate::record::Record;
 
