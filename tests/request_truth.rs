@@ -456,3 +456,49 @@ fn the_generator_reaches_protected_content() {
         "only {served} of 200 generated paths reached a secret"
     );
 }
+
+/// A login mounted below a prefix, protecting all of it (`/`): the mount's
+/// root spelled without its slash leaves an empty PATH_INFO, which is the
+/// root too, and `OPTIONS *` is the whole server.
+#[test]
+fn a_mounted_login_protects_its_root_however_it_is_reached() {
+    let stack = Stack::new(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[composite.main]
+use = "urlmap"
+"/" = "public"
+"/admin" = "admin"
+
+[pipeline.admin]
+pipeline = ["auth", "secret"]
+
+[filter.auth]
+use = "login"
+methods = ["basic"]
+users = "users.htpasswd"
+protect = ["/"]
+
+[app.secret]
+use = "text"
+body = "SECRET admin root\n"
+
+[app.public]
+use = "text"
+body = "public\n"
+"#,
+    );
+    stack.write("users.htpasswd", USERS);
+    let server = stack.serve();
+    let addr = server.addr();
+    for target in ["/admin", "/admin/", "/admin?", "//admin", "/admin/x"] {
+        let (status, response) = raw(addr, target, "");
+        assert_eq!(status, 401, "{target}: {response}");
+        assert!(!response.contains("SECRET"), "{target}: {response}");
+    }
+    let (status, response) = raw(addr, "/admin", &format!("Authorization: {CREDENTIALS}\r\n"));
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("SECRET"), "{response}");
+}

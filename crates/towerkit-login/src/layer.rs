@@ -367,6 +367,14 @@ impl Config {
 
     /// Whether `path` lies under one of the protected prefixes.
     fn protects(&self, path: &str) -> bool {
+        // An empty PATH_INFO (`/admin` where the layer is mounted at
+        // `/admin`) names the mount's root, as `/` does; `OPTIONS *` asks
+        // about the whole server, which `/` protects.
+        let path = if path.is_empty() || path == "*" {
+            "/"
+        } else {
+            path
+        };
         self.protect.iter().any(|prefix| {
             path == *prefix
                 || path.starts_with(prefix.as_str())
