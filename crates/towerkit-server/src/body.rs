@@ -25,7 +25,7 @@ use crate::Limits;
 ///   without one) is counted as it streams: the read that crosses
 ///   `max_request_body` fails with a 413 [`HttpException`], which a stack
 ///   that propagates it answers as `413 Content Too Large`.
-/// - **Pace.** From the moment the request head arrived, the body has
+/// - **Pace.** From the moment the stack first reads it, the body has
 ///   `body_timeout`, plus one second for every `body_min_rate` bytes
 ///   received (see [`Limits::body_min_rate`](crate::Limits::body_min_rate)).
 ///   A read still waiting past that fails with a 408 [`HttpException`], and
@@ -41,7 +41,8 @@ pub(crate) struct RequestBody<B> {
 
 /// The pace a request body is held to.
 pub(crate) struct Pace {
-    start: Instant,
+    /// The first read; `None` before it.
+    start: Option<Instant>,
     timeout: Duration,
     min_rate: u64,
     received: u64,
@@ -55,7 +56,7 @@ impl Pace {
     /// HTTP/1 connection's, to be told when the body is late.
     pub(crate) fn new(limits: &Limits, activity: Option<Arc<Activity>>) -> Self {
         Pace {
-            start: Instant::now(),
+            start: None,
             timeout: limits.body_timeout,
             min_rate: limits.body_min_rate,
             received: 0,
@@ -64,13 +65,17 @@ impl Pace {
         }
     }
 
-    /// When the body must have sent more than it has.
-    fn deadline(&self) -> Instant {
+    /// When the body must have sent more than it has: the clock starts at
+    /// the first read, as a client with `Expect: 100-continue` sends
+    /// nothing before it (and an app that works long before reading must
+    /// not spend the client's time).
+    fn deadline(&mut self) -> Instant {
+        let start = *self.start.get_or_insert_with(Instant::now);
         let earned = match self.min_rate {
             0 => Duration::ZERO,
             rate => Duration::from_secs_f64(self.received as f64 / rate as f64),
         };
-        self.start + self.timeout + earned
+        start + self.timeout + earned
     }
 
     /// Polls the timer while the body waits: ready once the body is late.
@@ -390,6 +395,21 @@ mod tests {
         let (late, read) = read_until_late(vec![(Duration::ZERO, 1000)], limits(1, 500)).await;
         assert_eq!(read, 1000);
         assert_eq!(late.as_secs(), 3, "{late:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_starts_at_the_first_read() {
+        // An app that works 30 s before it reads (a slow password check, a
+        // client waiting for 100 Continue) spends none of the body's time.
+        let activity = Arc::new(Activity::default());
+        let body = Trickle {
+            chunks: vec![(Duration::ZERO, 1000)],
+            sleep: None,
+        };
+        let mut body = RequestBody::new(body, None, Pace::new(&limits(1, 500), Some(activity)));
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let first = body.frame().await.unwrap().unwrap();
+        assert_eq!(first.into_data().unwrap().len(), 1000);
     }
 
     #[tokio::test(start_paused = true)]
