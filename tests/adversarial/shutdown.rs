@@ -12,7 +12,7 @@ use crate::common::{require, Stack};
 
 const SCRIPT: &str = r#"#!/usr/bin/env python3
 import sys, time
-sys.stdout.write("Content-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n")
+sys.stdout.write("Content-Type: Text/Event-Stream\r\nCache-Control: no-cache\r\n\r\n")
 sys.stdout.flush()
 n = 0
 while True:

@@ -285,7 +285,8 @@ where
     let event_stream = parts
         .headers
         .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| crate::predicate::type_matches(ct, "text/event-stream"));
     match shutdown {
         // The server cannot end a compressed stream without cutting the
         // gzip stream short: its end is made here, with the trailer.

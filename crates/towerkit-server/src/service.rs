@@ -254,10 +254,12 @@ fn is_plain_event_stream(response: &Response<Body>) -> bool {
         return false;
     }
     let headers = response.headers();
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"text/event-stream"))
-        && !headers.contains_key(CONTENT_ENCODING)
+    headers.get(CONTENT_TYPE).is_some_and(|value| {
+        value
+            .as_bytes()
+            .get(..17)
+            .is_some_and(|t| t.eq_ignore_ascii_case(b"text/event-stream"))
+    }) && !headers.contains_key(CONTENT_ENCODING)
 }
 
 fn error_response(err: BoxError, context: Option<ErrorContext>) -> Response<Body> {
