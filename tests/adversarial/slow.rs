@@ -217,3 +217,46 @@ fn small_receive_buffer(stream: &TcpStream) {
     };
     assert_eq!(done, 0, "setsockopt SO_RCVBUF");
 }
+
+/// HTTP/2 clients that open a connection and never ask for anything (the
+/// preface alone, or the preface and SETTINGS) hold it no longer than the
+/// header timeout, as HTTP/1 clients do; with every slot taken by them, a
+/// normal client is still served.
+#[test]
+fn silent_http2_connections_are_closed() {
+    let stack = stack();
+    let server = stack.serve();
+    let addr = server.addr();
+    // The client preface, then an empty SETTINGS frame.
+    let preface: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let settings: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    let silent: Vec<_> = (0..SLOTS)
+        .map(|i| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(preface).unwrap();
+            if i % 2 == 0 {
+                stream.write_all(settings).unwrap();
+            }
+            stream
+        })
+        .collect();
+    let (took, status) = normal_get(addr);
+    assert!(
+        status.starts_with("HTTP/1.1 200"),
+        "{status:?} after {took:?}"
+    );
+    for mut stream in silent {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let closed = loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue, // the server's SETTINGS and acks
+                Err(err) => break err.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        };
+        assert!(closed, "a silent HTTP/2 connection was kept open");
+    }
+}

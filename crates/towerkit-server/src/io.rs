@@ -16,10 +16,14 @@
 //! * **idle**: after a response, the connection may wait `keep_alive_timeout`
 //!   for the next request.
 //!
+//! An HTTP/2 connection has no head timer (hyper's h2 reads frames), but one
+//! with no stream open is closed after `keep_alive_timeout`, or
+//! `header_timeout` before its first stream.
+//!
 //! The stack side reports the busy phase through [`Activity`]: a request
 //! starts when hyper hands it to the service and ends when its response body
 //! is dropped. HTTP/2 connections, and connections upgraded to another
-//! protocol, are left alone.
+//! protocol (tunnels), are left alone.
 //!
 //! **Parking.** An HTTP/1 connection holds 16 KiB of hyper's buffers for as
 //! long as it lives, idle or not; a server with thousands of idle keep-alive
@@ -126,7 +130,12 @@ enum Phase {
     Head { bytes: bool },
     /// Waiting for the next request after a response.
     Idle,
-    /// HTTP/2, or a tunnel: no per-request timers.
+    /// HTTP/2: no head timer (hyper's h2 reads frames), but a connection
+    /// with no stream open is closed after `keep_alive_timeout` (after
+    /// `header_timeout` before its first stream): an idle or silent HTTP/2
+    /// client holds a connection slot no longer than an HTTP/1 one.
+    H2,
+    /// A tunnel: no timers.
     Off,
 }
 
@@ -246,7 +255,7 @@ impl Clock {
     /// body, and then wait for the socket alone, so the flush that sends the
     /// response's end must arm the timer.
     fn note_idle(&mut self, activity: &Activity) -> bool {
-        if self.phase == Phase::Off || activity.busy() {
+        if matches!(self.phase, Phase::Off | Phase::H2) || activity.busy() {
             return false;
         }
         let finished = activity.finished_count();
@@ -263,6 +272,16 @@ impl Clock {
         self.park_at = Some(park_at);
         self.fire_by(park_at);
         true
+    }
+
+    /// An HTTP/2 connection with no stream open: its idle deadline is
+    /// moved when a stream ended since the last look.
+    fn note_h2_idle(&mut self, activity: &Activity) {
+        let finished = activity.finished_count();
+        if finished != self.seen_finished {
+            self.seen_finished = finished;
+            self.set_deadline(Instant::now() + self.keep_alive_timeout);
+        }
     }
 
     /// Bytes of a request head arrived while no request was busy.
@@ -433,7 +452,7 @@ impl<T> TimedIo<T> {
         http2: bool,
     ) -> Self {
         if http2 {
-            socket.clock.phase = Phase::Off;
+            socket.clock.phase = Phase::H2;
         } else if !prefix.is_empty() {
             socket.clock.note_head(&activity);
         }
@@ -492,6 +511,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
         let before = buf.filled().len();
         let result = Pin::new(&mut socket.io).poll_read(cx, buf);
         if clock.phase == Phase::Off {
+            return result;
+        }
+        if clock.phase == Phase::H2 {
+            if result.is_pending() && !this.activity.busy() {
+                clock.note_h2_idle(&this.activity);
+                if clock.poll_due(cx, false).is_some() {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "an HTTP/2 connection with no stream open past its timeout",
+                    )));
+                }
+            }
             return result;
         }
         match result {

@@ -25,8 +25,10 @@ pub struct Limits {
     /// slow-loris client holds a connection no longer than this.
     /// Default: 10 seconds.
     pub header_timeout: Duration,
-    /// How long an HTTP/1.1 connection may sit idle between requests before
-    /// it is closed. Default: 60 seconds.
+    /// How long a connection may sit idle between requests before it is
+    /// closed: an HTTP/1.1 connection between two requests, an HTTP/2 one
+    /// with no stream open (before its first stream, `header_timeout`
+    /// applies). Default: 60 seconds.
     pub keep_alive_timeout: Duration,
     /// The most bytes a request head may take (HTTP/1.1), or its header list
     /// (HTTP/2); a longer one gets `431 Request Header Fields Too Large`.
