@@ -6,32 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{curl, free_port, headers, python_has, Python, Stack};
-
-const APP: &str = r#"
-from flask import Flask, Response, redirect, url_for, request
-
-app = Flask(__name__)
-
-@app.route("/")
-def index():
-    return "index at " + url_for("index") + " full " + url_for("index", _external=True)
-
-@app.route("/go")
-def go():
-    return redirect(url_for("index"))
-
-@app.route("/who")
-def who():
-    return request.remote_addr or "-"
-
-@app.route("/events")
-def events():
-    def stream():
-        for n in (1, 2, 3):
-            yield "data: %d\n\n" % n
-    return Response(stream(), mimetype="text/event-stream")
-"#;
+use common::{curl, free_port, headers, python_has, Python, Stack, FLASK_APP};
 
 fn flask_available() -> bool {
     python_has("flask")
@@ -47,7 +22,7 @@ fn flask_through_the_cgi_gateway_builds_urls_with_the_prefix() {
     );
     let bin = stack.path().join("cgi-bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(bin.join("flaskapp.py"), APP).unwrap();
+    std::fs::write(bin.join("flaskapp.py"), FLASK_APP).unwrap();
     let script = bin.join("app.cgi");
     std::fs::write(
         &script,
@@ -89,7 +64,7 @@ fn flask_behind_the_proxy_with_werkzeug_proxyfix() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("flaskapp.py"), APP).unwrap();
+    std::fs::write(dir.path().join("flaskapp.py"), FLASK_APP).unwrap();
     let port = free_port();
     let _served = Python::start_in(
         "import sys\nfrom werkzeug.serving import make_server\nfrom werkzeug.middleware.proxy_fix import ProxyFix\nfrom flaskapp import app\napp.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_prefix=1)\nserver = make_server('127.0.0.1', int(sys.argv[1]), app, threaded=True)\nprint('ready', flush=True)\nserver.serve_forever()",

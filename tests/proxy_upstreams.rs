@@ -9,7 +9,9 @@ mod common;
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use common::{curl, free_port, headers, python_has, require, status, Nginx, Python, Stack};
+use common::{
+    curl, free_port, headers, python_has, require, status, Nginx, Python, Stack, FLASK_APP,
+};
 use http_body_util::Full;
 use hyper::server::conn::http2;
 use hyper::service::service_fn;
@@ -211,35 +213,6 @@ fn an_http2_upstream_by_alpn_over_tls() {
     }
     assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
-
-const FLASK_APP: &str = r#"
-from flask import Flask, Response, redirect, url_for, request
-
-app = Flask(__name__)
-
-@app.route("/")
-def index():
-    return "index at " + url_for("index") + " full " + url_for("index", _external=True)
-
-@app.route("/go")
-def go():
-    return redirect(url_for("index"))
-
-@app.route("/who")
-def who():
-    return request.remote_addr or "-"
-
-@app.route("/echo", methods=["POST"])
-def echo():
-    return "<%s %d>" % (request.args.get("n", "-"), len(request.get_data()))
-
-@app.route("/events")
-def events():
-    def stream():
-        for n in (1, 2, 3):
-            yield "data: %d\n\n" % n
-    return Response(stream(), mimetype="text/event-stream")
-"#;
 
 #[test]
 fn nginx_then_towerkit_then_flask() {

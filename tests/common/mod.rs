@@ -529,3 +529,35 @@ pub fn python_has(module: &str) -> bool {
     }
     found
 }
+
+/// A small Flask app the legacy tests serve: URLs it builds (`/`), a
+/// redirect (`/go`), the client it sees (`/who`), a POST it counts
+/// (`/echo`) and an event stream (`/events`).
+pub const FLASK_APP: &str = r#"
+from flask import Flask, Response, redirect, url_for, request
+
+app = Flask(__name__)
+
+@app.route("/")
+def index():
+    return "index at " + url_for("index") + " full " + url_for("index", _external=True)
+
+@app.route("/go")
+def go():
+    return redirect(url_for("index"))
+
+@app.route("/who")
+def who():
+    return request.remote_addr or "-"
+
+@app.route("/echo", methods=["POST"])
+def echo():
+    return "<%s %d>" % (request.args.get("n", "-"), len(request.get_data()))
+
+@app.route("/events")
+def events():
+    def stream():
+        for n in (1, 2, 3):
+            yield "data: %d\n\n" % n
+    return Response(stream(), mimetype="text/event-stream")
+"#;
