@@ -23,6 +23,7 @@ use crate::server::{Reloadable, Server};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod metrics;
 mod watch;
 
 /// Exit status of a config error, as the issue tracker and scripts expect.
@@ -149,6 +150,14 @@ fn serve(
     listen: Vec<std::net::SocketAddr>,
     watch: bool,
 ) -> ExitCode {
+    // Taken before any thread starts: it clears the environment variables.
+    let inherited = match crate::server::activation::listen_fds() {
+        Ok(inherited) => inherited,
+        Err(err) => {
+            eprintln!("towerkit: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,15 +171,38 @@ fn serve(
     crate::server::raise_open_files_limit();
     runtime.block_on(async move {
         let options = deployment.server.clone();
-        let builder = options
-            .listeners(&listen)
+        let mut listeners = options.listeners(&listen);
+        if !inherited.is_empty() {
+            // The sockets handed down take the place of `listen` (and of
+            // `--listen`); addresses `[server] tls` names of its own are
+            // still bound.
+            let replaced = if listen.is_empty() {
+                options.listen.len()
+            } else {
+                listen.len()
+            };
+            listeners.drain(..replaced.min(listeners.len()));
+            eprintln!(
+                "towerkit: serving on {} socket(s) handed down by socket activation",
+                inherited.len()
+            );
+        }
+        let builder = inherited
             .into_iter()
-            .fold(Server::builder(), |builder, (addr, tls)| match tls {
+            .fold(Server::builder(), |builder, socket| {
+                builder.inherit(socket, options.listen_tls())
+            });
+        let builder = listeners
+            .into_iter()
+            .fold(builder, |builder, (addr, tls)| match tls {
                 Some(tls) => builder.listen_tls(addr, tls),
                 None => builder.listen(addr),
             })
             .limits(options.limits.clone())
-            .shutdown_grace(options.shutdown_grace);
+            .shutdown_grace(options.shutdown_grace)
+            .drain_delay(options.drain_delay)
+            .reuse_port(options.reuse_port)
+            .metrics(options.metrics.is_some());
         let server = match builder.bind().await {
             Ok(server) => server,
             Err(err) => {
@@ -181,6 +213,21 @@ fn serve(
         for url in server.urls() {
             eprintln!("towerkit: listening on {url}");
         }
+        let scrapes = match options.metrics {
+            Some(addr) => match metrics::start(addr).await {
+                Ok((scrapes, scrape)) => {
+                    for url in scrapes.urls() {
+                        eprintln!("towerkit: metrics at {url}/metrics");
+                    }
+                    Some(tokio::spawn(scrapes.serve(scrape)))
+                }
+                Err(err) => {
+                    eprintln!("towerkit: {err}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
         let paths = deployment.paths.clone();
         let (service, reloader) = Reloadable::new(deployment.app);
         let reloads = Reloads {
@@ -190,7 +237,11 @@ fn serve(
             options,
         };
         tokio::spawn(reloads.run(watch.then_some(paths)));
-        match server.serve(service).await {
+        let served = server.serve(service).await;
+        if let Some(scrapes) = scrapes {
+            scrapes.abort();
+        }
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("towerkit: {err}");
@@ -255,10 +306,12 @@ impl Reloads {
             Ok(Ok(deployment)) => deployment,
             Ok(Err(err)) => {
                 tracing::error!("reload failed, the running stack stays: {err}");
+                ::metrics::counter!("towerkit_reloads_total", "result" => "failed").increment(1);
                 return None;
             }
             Err(err) => {
                 tracing::error!("reload failed, the running stack stays: {err}");
+                ::metrics::counter!("towerkit_reloads_total", "result" => "failed").increment(1);
                 return None;
             }
         };
@@ -271,10 +324,13 @@ impl Reloads {
             || new.tls.is_some() != self.options.tls.is_some()
             || new.limits != self.options.limits
             || new.shutdown_grace != self.options.shutdown_grace
+            || new.drain_delay != self.options.drain_delay
+            || new.reuse_port != self.options.reuse_port
         {
             tracing::warn!("[server] listeners and limits changed: they take effect on restart");
         }
         self.reloader.replace(deployment.app);
+        ::metrics::counter!("towerkit_reloads_total", "result" => "ok").increment(1);
         eprintln!("towerkit: reloaded");
         Some(deployment.paths)
     }

@@ -252,6 +252,7 @@ impl Eq for Shutdown {}
 #[derive(Debug, Default)]
 struct ShutdownState {
     requested: std::sync::atomic::AtomicBool,
+    draining: std::sync::atomic::AtomicBool,
     notify: tokio::sync::Notify,
 }
 
@@ -273,6 +274,22 @@ impl Shutdown {
     /// Whether shutdown has begun.
     pub fn is_requested(&self) -> bool {
         self.0.requested.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Announces that shutdown is coming: the server still serves, but a
+    /// health check should now say it is draining (see the server's
+    /// `drain_delay`).
+    pub fn begin_draining(&self) {
+        self.0
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the server is on its way out: draining, or shutdown begun.
+    /// A health check answers "draining" from then on, so that load
+    /// balancers send new requests elsewhere.
+    pub fn is_draining(&self) -> bool {
+        self.0.draining.load(std::sync::atomic::Ordering::Acquire) || self.is_requested()
     }
 
     /// `body`, ended between two frames once shutdown begins (see

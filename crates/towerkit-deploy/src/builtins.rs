@@ -8,7 +8,7 @@ use tower::util::BoxCloneSyncService;
 
 use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
-use towerkit_core::app::{Echo, Text};
+use towerkit_core::app::{Check, Echo, Health, Text};
 use towerkit_urlparser::UrlMap;
 
 use towerkit_accesslog::{AccessLogLayer, LogWriter};
@@ -36,6 +36,9 @@ use crate::ConfigError;
 pub(crate) fn register(registry: &mut Registry) {
     registry.app("text", text);
     registry.app("echo", |_| Ok(boxed_app(Echo)));
+    registry.app("health", |section| {
+        Ok(boxed_app(Health::new(section.readiness().clone())))
+    });
     registry.composite("urlmap", urlmap);
     registry.composite("cascade", cascade);
     registry.app("urlparser", urlparser);
@@ -345,6 +348,17 @@ fn gzip(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     Ok(Filter::layer(layer))
 }
 
+/// A session store, as a health check asks it.
+struct StoreReady(std::sync::Arc<dyn SessionStore>);
+
+impl Check for StoreReady {
+    fn check(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move { self.0.ready().await.map_err(|err| err.to_string()) })
+    }
+}
+
 /// `use = "session"`: `store` (`memory`, `file`, `cookie`, `redis`),
 /// `cookie_name`, `max_age`, `idle_timeout`, `same_site` (`lax`, `strict`,
 /// `none`), `secure`; `capacity` (memory), `path` (file), `url`, `prefix`
@@ -432,6 +446,10 @@ fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
             ))
         }
     };
+    section.readiness().add(
+        format!("filter.{}", section.name()),
+        std::sync::Arc::new(StoreReady(store.clone())),
+    );
     let mut layer = SessionLayer::with_store(store);
     if let Some(name) = section.get::<String>("cookie_name")? {
         let valid = !name.is_empty()

@@ -77,6 +77,13 @@ impl Section<'_, '_> {
             .collect()
     }
 
+    /// The stack's [`Readiness`](towerkit_core::app::Readiness): a factory
+    /// whose part can become unusable (a store on another server) adds a
+    /// check here, which every `health` app of the stack asks.
+    pub fn readiness(&self) -> &towerkit_core::app::Readiness {
+        &self.loader.readiness
+    }
+
     /// Declares that what this section builds works only inside a filter
     /// that provides `capability` (see [`Registry::provides`]): one listed
     /// before it in its pipeline, or in a pipeline around the composite

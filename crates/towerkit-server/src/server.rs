@@ -18,6 +18,7 @@ use tower_service::Service;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown};
 
 use crate::connection::Connection;
+use crate::metrics::ServerMetrics;
 use crate::signal::shutdown_signal;
 use crate::streams::StreamExecutor;
 use crate::{Limits, TlsConfig};
@@ -36,6 +37,8 @@ pub struct Server {
     listeners: Vec<Listener>,
     limits: Limits,
     shutdown_grace: Duration,
+    drain_delay: Duration,
+    metrics: bool,
 }
 
 /// Sets up a [`Server`]: its listeners, plain or TLS, its limits and its
@@ -57,22 +60,58 @@ pub struct Server {
 /// ```
 #[derive(Debug, Default)]
 pub struct Builder {
-    listen: Vec<(SocketAddr, Option<TlsConfig>)>,
+    listen: Vec<(Socket, Option<TlsConfig>)>,
     limits: Limits,
     shutdown_grace: Option<Duration>,
+    drain_delay: Duration,
+    reuse_port: bool,
+    metrics: bool,
+}
+
+/// Where a listener comes from.
+#[derive(Debug)]
+enum Socket {
+    /// An address to bind.
+    Bind(SocketAddr),
+    /// A listening socket handed down (see [`crate::activation`]).
+    Inherited(std::net::TcpListener),
 }
 
 impl Builder {
     /// Adds a plain-HTTP listener (port 0 picks a free port: see
     /// [`Server::local_addrs`]).
+    #[must_use]
     pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen.push((addr, None));
+        self.listen.push((Socket::Bind(addr), None));
         self
     }
 
     /// Adds a TLS listener.
+    #[must_use]
     pub fn listen_tls(mut self, addr: SocketAddr, tls: TlsConfig) -> Self {
-        self.listen.push((addr, Some(tls)));
+        self.listen.push((Socket::Bind(addr), Some(tls)));
+        self
+    }
+
+    /// Adds a listener on a socket that is already listening, such as one
+    /// handed down by socket activation ([`crate::activation::listen_fds`]);
+    /// with `tls`, it speaks TLS.
+    #[must_use]
+    pub fn inherit(mut self, listener: std::net::TcpListener, tls: Option<TlsConfig>) -> Self {
+        self.listen.push((Socket::Inherited(listener), tls));
+        self
+    }
+
+    /// Binds with `SO_REUSEPORT`, so that a new process can listen on the
+    /// same port before this one stops: the kernel spreads new
+    /// connections over every socket on the port. When a process closes
+    /// its socket, connections still queued on it are lost, unless the
+    /// kernel hands them to another socket on the port (Linux 5.14 and
+    /// later, with `net.ipv4.tcp_migrate_req = 1`); sockets handed down
+    /// ([`inherit`](Builder::inherit)) have no such gap.
+    #[must_use]
+    pub fn reuse_port(mut self, reuse: bool) -> Self {
+        self.reuse_port = reuse;
         self
     }
 
@@ -84,8 +123,30 @@ impl Builder {
 
     /// How long in-flight requests get to finish once shutdown starts;
     /// connections still open after it are closed. Default: 30 seconds.
+    #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = Some(grace);
+        self
+    }
+
+    /// How long the server goes on serving, and accepting, once a
+    /// shutdown signal came, before it stops accepting; meanwhile
+    /// [`Shutdown::is_draining`] is true, so that a health check answers
+    /// "draining" and a load balancer that asks it stops sending new
+    /// requests first. Default: none.
+    #[must_use]
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
+        self
+    }
+
+    /// Counts connections and requests through the [`metrics`] facade
+    /// (see [`crate::metrics`] for the names), for whatever recorder the
+    /// program installed before serving. Default: off, which costs
+    /// nothing.
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 
@@ -98,10 +159,16 @@ impl Builder {
             ));
         }
         let mut listeners = Vec::new();
-        for (addr, tls) in self.listen {
-            let listener = TcpListener::bind(addr).await.map_err(|err| {
-                io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
-            })?;
+        for (socket, tls) in self.listen {
+            let listener = match socket {
+                Socket::Bind(addr) => bind(addr, self.reuse_port).map_err(|err| {
+                    io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
+                })?,
+                Socket::Inherited(listener) => {
+                    listener.set_nonblocking(true)?;
+                    TcpListener::from_std(listener)?
+                }
+            };
             let local_addr = listener.local_addr()?;
             listeners.push(Listener {
                 listener,
@@ -113,8 +180,34 @@ impl Builder {
             listeners,
             limits: self.limits,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            drain_delay: self.drain_delay,
+            metrics: self.metrics,
         })
     }
+}
+
+/// A listening socket on `addr`, with `SO_REUSEPORT` if asked (and the
+/// system has it).
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a port in TIME_WAIT can be bound again.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+        socket.set_reuseport(true)?;
+        #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this system",
+        ));
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 #[derive(Debug)]
@@ -130,6 +223,7 @@ pub(crate) struct Shared {
     pub(crate) http2: http2::Builder<StreamExecutor>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) shutdown: Shutdown,
+    pub(crate) metrics: Option<Arc<ServerMetrics>>,
 }
 
 impl Server {
@@ -209,6 +303,7 @@ impl Server {
             http2,
             limits: Arc::new(limits.clone()),
             shutdown: Shutdown::new(),
+            metrics: self.metrics.then(|| Arc::new(ServerMetrics::new())),
         });
         let listeners = self.listeners;
         for listener in &listeners {
@@ -223,6 +318,14 @@ impl Server {
         tokio::pin!(pause);
         let mut paused = false;
         let mut permit: Option<OwnedSemaphorePermit> = None;
+        let signal = async {
+            signal.await;
+            if !self.drain_delay.is_zero() {
+                shared.shutdown.begin_draining();
+                tracing::info!(delay = ?self.drain_delay, "draining: still serving, health checks answer 503");
+                tokio::time::sleep(self.drain_delay).await;
+            }
+        };
         tokio::pin!(signal);
         loop {
             tokio::select! {

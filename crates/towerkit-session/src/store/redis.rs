@@ -164,4 +164,8 @@ impl SessionStore for RedisStore {
             self.query::<()>(redis::cmd("DEL").arg(self.key(key))).await
         })
     }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.query::<()>(&redis::cmd("PING")).await })
+    }
 }
