@@ -49,6 +49,10 @@ enum Command {
         /// Listen here instead of `[server] listen` (repeatable), e.g. 127.0.0.1:0.
         #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         listen: Vec<std::net::SocketAddr>,
+        /// Serve metrics here instead of `[metrics] listen` (each of several
+        /// instances on one machine needs its own), e.g. 127.0.0.1:9101.
+        #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Development: rebuild the stack whenever the stack file or a file
         /// or folder it names changes (SIGHUP does the same at any time).
         #[arg(long)]
@@ -93,6 +97,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
             config,
             root,
             listen,
+            metrics_listen,
             reload,
         } => {
             let source = match config {
@@ -107,7 +112,12 @@ pub fn main_with(registry: Registry) -> ExitCode {
                 },
             };
             match source.load(&registry) {
-                Ok(deployment) => serve(registry, source, deployment, listen, reload),
+                Ok(mut deployment) => {
+                    if metrics_listen.is_some() {
+                        deployment.server.metrics = metrics_listen;
+                    }
+                    serve(registry, source, deployment, listen, reload)
+                }
                 Err(err) => {
                     eprintln!("towerkit: {err}");
                     ExitCode::from(CONFIG_ERROR)
