@@ -136,10 +136,12 @@ impl<S> ConnectionService<S> {
     }
 
     /// A request's clock, when the server counts.
-    fn metered(&self) -> Option<Metered> {
-        self.metrics.as_ref().map(|metrics| Metered {
-            started: metrics.started(),
-            metrics: metrics.clone(),
+    fn metered(&self) -> Option<Box<Metered>> {
+        self.metrics.as_ref().map(|metrics| {
+            Box::new(Metered {
+                started: metrics.started(),
+                metrics: metrics.clone(),
+            })
         })
     }
 }
@@ -185,7 +187,8 @@ pin_project_lite::pin_project! {
         // (the client went away), which ends the request too.
         activity: Option<Arc<Activity>>,
         request_body: Option<Kept>,
-        metered: Option<Metered>,
+        // Boxed: the future stays small when metrics are off.
+        metered: Option<Box<Metered>>,
         // An HTTP/1 connection ends with `Connection: close` while the
         // server drains.
         http1: bool,
@@ -197,8 +200,8 @@ pin_project_lite::pin_project! {
             if let Some(activity) = this.activity.take() {
                 activity.finished();
             }
-            if let Some(Metered { started, metrics }) = this.metered.take() {
-                metrics.answered(started, None);
+            if let Some(metered) = this.metered.take() {
+                metered.metrics.answered(metered.started, None);
             }
         }
     }
@@ -269,8 +272,8 @@ where
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
             activity.upgraded();
         }
-        if let Some(Metered { started, metrics }) = this.metered.take() {
-            metrics.answered(started, Some(response.status()));
+        if let Some(metered) = this.metered.take() {
+            metered.metrics.answered(metered.started, Some(response.status()));
         }
         // Draining (see `Builder::drain_delay`): each HTTP/1 connection is
         // retired by its next response, which says so, rather than closed
