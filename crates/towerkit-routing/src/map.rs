@@ -1,0 +1,1010 @@
+//! [`Map`]: the compiled rules, matched segment by segment.
+//!
+//! Rules are compiled into one tree per host pattern, after Werkzeug's state
+//! machine matcher: at each segment, static text is tried first, then
+//! segments with placeholders by weight (text before placeholders, longer
+//! text first, `int` and `float` before `string`), then placeholders that
+//! span segments (`path`), shortest first. The first rule reached whose
+//! method fits wins, so the order rules are added in never matters.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use http::Method;
+use smallvec::SmallVec;
+
+use crate::converter::{Converter, ConverterFactory};
+use crate::error::MapError;
+use crate::pattern::{
+    decode, match_parts, parse_host, parse_path, push_encoded, weights, Capture, Converters, Part,
+    Segment, Var,
+};
+use crate::rule::Rule;
+
+/// Builds a [`Map`]: the rules, the map's settings, converters of one's own.
+#[derive(Clone)]
+#[must_use]
+pub struct MapBuilder {
+    rules: Vec<Rule>,
+    strict_slashes: bool,
+    merge_slashes: bool,
+    host_matching: bool,
+    default_subdomain: String,
+    server_name: Option<String>,
+    converters: HashMap<String, ConverterFactory>,
+}
+
+impl fmt::Debug for MapBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MapBuilder")
+            .field("rules", &self.rules)
+            .field("strict_slashes", &self.strict_slashes)
+            .field("merge_slashes", &self.merge_slashes)
+            .field("host_matching", &self.host_matching)
+            .field("default_subdomain", &self.default_subdomain)
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MapBuilder {
+    fn default() -> Self {
+        MapBuilder {
+            rules: Vec::new(),
+            strict_slashes: true,
+            merge_slashes: true,
+            host_matching: false,
+            default_subdomain: String::new(),
+            server_name: None,
+            converters: HashMap::new(),
+        }
+    }
+}
+
+impl MapBuilder {
+    /// Adds a rule.
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Adds a rule from its short spelling ([`Rule::spec`]) naming
+    /// `endpoint`: `.route("GET /devices/<int:id>", "device")`.
+    pub fn route(self, spec: &str, endpoint: &str) -> Result<Self, MapError> {
+        Ok(self.rule(Rule::spec(spec)?.endpoint(endpoint)))
+    }
+
+    /// The default of every rule's [`strict_slashes`](Rule::strict_slashes)
+    /// (true).
+    pub fn strict_slashes(mut self, strict: bool) -> Self {
+        self.strict_slashes = strict;
+        self
+    }
+
+    /// The default of every rule's [`merge_slashes`](Rule::merge_slashes)
+    /// (true).
+    pub fn merge_slashes(mut self, merge: bool) -> Self {
+        self.merge_slashes = merge;
+        self
+    }
+
+    /// Matches each rule's [`host`](Rule::host) against the request's host
+    /// (after proxy-fix): `<user>.example.com/`.
+    pub fn host_matching(mut self, on: bool) -> Self {
+        self.host_matching = on;
+        self
+    }
+
+    /// The host the map's subdomains are below (`example.com`), for rules
+    /// with a [`subdomain`](Rule::subdomain).
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// The subdomain of rules that name none (empty: the server name
+    /// itself). Needs a [`server_name`](MapBuilder::server_name).
+    pub fn default_subdomain(mut self, subdomain: impl Into<String>) -> Self {
+        self.default_subdomain = subdomain.into();
+        self
+    }
+
+    /// Registers a converter of one's own by name: `<name(args):var>` in a
+    /// rule calls `factory` with the arguments.
+    pub fn converter<F>(mut self, name: &str, factory: F) -> Self
+    where
+        F: Fn(&crate::converter::Args) -> Result<Arc<dyn Converter>, String>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.converters.insert(name.to_owned(), Arc::new(factory));
+        self
+    }
+
+    /// Compiles the rules, refusing a rule that cannot be parsed or can
+    /// never match, and two rules that build the same URL for an endpoint.
+    pub fn build(self) -> Result<Map, MapError> {
+        compile(self).map(|inner| Map {
+            inner: Arc::new(inner),
+        })
+    }
+}
+
+/// The compiled rules: matches requests, builds URLs. Cloning one is cheap.
+#[derive(Clone)]
+pub struct Map {
+    pub(crate) inner: Arc<MapInner>,
+}
+
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.inner.rules.iter().map(|r| &r.display))
+            .finish()
+    }
+}
+
+/// The rule table, one rule a line, in the order they are tried.
+impl fmt::Display for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for line in self.table() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Map {
+    /// A builder with no rules.
+    pub fn builder() -> MapBuilder {
+        MapBuilder::default()
+    }
+
+    /// The rules, one line each (`GET,HEAD /devices/<int:id> -> device`),
+    /// in the order a request tries them.
+    pub fn table(&self) -> Vec<String> {
+        let mut order = Vec::new();
+        for group in &self.inner.groups {
+            self.inner.collect_order(group.root, &mut order);
+        }
+        order
+            .into_iter()
+            .map(|r| self.inner.rules[r].display.clone())
+            .collect()
+    }
+
+    /// The endpoints of the rules, each once, sorted.
+    pub fn endpoints(&self) -> Vec<&str> {
+        let mut endpoints: Vec<&str> = self.inner.by_endpoint.keys().map(|e| &**e).collect();
+        endpoints.sort_unstable();
+        endpoints
+    }
+}
+
+pub(crate) struct Compiled {
+    pub(crate) display: String,
+    pub(crate) endpoint: Option<Arc<str>>,
+    /// `None`: every method.
+    pub(crate) methods: Option<Vec<Method>>,
+    pub(crate) strict_slashes: bool,
+    pub(crate) merge_slashes: bool,
+    pub(crate) redirect_to: Option<Vec<Part>>,
+    pub(crate) alias: bool,
+    pub(crate) group: usize,
+    /// Host or subdomain parts, when the rule has one.
+    pub(crate) host: Option<Vec<Part>>,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) trailing_slash: bool,
+    /// Host placeholders first, then the path's, in order.
+    pub(crate) vars: Vec<Var>,
+    /// The rule's path as written.
+    pub(crate) path: String,
+    /// Where the final `path` placeholder starts (a segment index): what
+    /// the router leaves as `PATH_INFO` when it dispatches.
+    pub(crate) mount_at: Option<usize>,
+}
+
+impl Compiled {
+    pub(crate) fn allows(&self, method: &Method) -> bool {
+        match &self.methods {
+            None => true,
+            Some(methods) => methods.contains(method),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HostMode {
+    /// Hosts are not looked at.
+    Any,
+    /// Subdomains below the server name.
+    Subdomain,
+    /// Whole hosts.
+    Host,
+}
+
+pub(crate) struct Group {
+    /// The host or subdomain pattern; `None` matches any host.
+    pattern: Option<(Vec<Part>, Vec<Var>)>,
+    root: usize,
+}
+
+#[derive(Default)]
+struct Node {
+    /// Canonical segment text to node, sorted.
+    statics: Vec<(Box<str>, usize)>,
+    dynamics: Vec<DynEdge>,
+    spans: Vec<SpanEdge>,
+    leaves: Vec<usize>,
+}
+
+struct DynEdge {
+    source: String,
+    parts: Vec<Part>,
+    vars: Vec<Var>,
+    weights: Vec<(u8, i64)>,
+    child: usize,
+}
+
+struct SpanEdge {
+    source: String,
+    var: Var,
+    child: usize,
+}
+
+pub(crate) struct MapInner {
+    pub(crate) rules: Vec<Compiled>,
+    groups: Vec<Group>,
+    nodes: Vec<Node>,
+    /// Per endpoint, its rules in the order building tries them.
+    pub(crate) by_endpoint: HashMap<Arc<str>, Vec<usize>>,
+    pub(crate) mode: HostMode,
+    pub(crate) server_name: Option<String>,
+}
+
+fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
+    let converters = Converters {
+        own: &builder.converters,
+    };
+    let server_name = builder.server_name.map(|s| s.to_ascii_lowercase());
+    let any_subdomain = builder.rules.iter().any(|r| r.subdomain.is_some());
+    let mode = if builder.host_matching {
+        HostMode::Host
+    } else if server_name.is_some() {
+        HostMode::Subdomain
+    } else {
+        if any_subdomain || !builder.default_subdomain.is_empty() {
+            return Err(MapError::InvalidOption {
+                reason: "subdomains need the map's server_name (the host they are below)".into(),
+            });
+        }
+        HostMode::Any
+    };
+    let mut inner = MapInner {
+        rules: Vec::new(),
+        groups: Vec::new(),
+        nodes: Vec::new(),
+        by_endpoint: HashMap::new(),
+        mode,
+        server_name,
+    };
+    let mut group_keys: Vec<Option<String>> = Vec::new();
+    for rule in &builder.rules {
+        let display = rule.to_string();
+        let err = |reason: String| MapError::rule(&display, reason);
+        let mut vars = Vec::new();
+        let host_source = match mode {
+            HostMode::Any => None,
+            HostMode::Subdomain => {
+                if rule.host.is_some() {
+                    return Err(err("a host needs the map's host_matching".into()));
+                }
+                Some(
+                    rule.subdomain
+                        .clone()
+                        .unwrap_or_else(|| builder.default_subdomain.clone()),
+                )
+            }
+            HostMode::Host => {
+                if rule.subdomain.is_some() {
+                    return Err(err(
+                        "a subdomain rule in a map with host_matching: give the host".into(),
+                    ));
+                }
+                rule.host.clone()
+            }
+        };
+        if mode == HostMode::Any && rule.host.is_some() {
+            return Err(err("a host needs the map's host_matching".into()));
+        }
+        let host = match &host_source {
+            Some(source) => Some(parse_host(source, &mut vars, &converters).map_err(&err)?),
+            None => None,
+        };
+        let host_vars = vars.len();
+        let pattern = parse_path(&rule.path, &mut vars, &converters).map_err(&err)?;
+        let mount_at = match pattern.segments.last() {
+            Some(Segment::Span(_)) if !pattern.trailing_slash => Some(pattern.segments.len() - 1),
+            _ => None,
+        };
+        if let Some(methods) = &rule.methods {
+            if methods.is_empty() {
+                return Err(err("no methods: the rule could never match".into()));
+            }
+        }
+        let methods = rule.methods.as_ref().map(|methods| {
+            let mut methods = methods.clone();
+            if methods.contains(&Method::GET) && !methods.contains(&Method::HEAD) {
+                methods.push(Method::HEAD);
+            }
+            sort_methods(&mut methods);
+            methods
+        });
+        if rule.endpoint.is_none() && rule.redirect_to.is_none() {
+            return Err(err("no endpoint (and not a redirect)".into()));
+        }
+        if rule.alias && rule.endpoint.is_none() {
+            return Err(err("an alias needs an endpoint".into()));
+        }
+        if rule.alias && rule.redirect_to.is_some() {
+            return Err(err("a rule is an alias or a redirect, not both".into()));
+        }
+        let redirect_to = match &rule.redirect_to {
+            Some(target) => Some(redirect_template(target, &vars).map_err(&err)?),
+            None => None,
+        };
+        // Which tree: one per host pattern.
+        let group = match group_keys.iter().position(|k| *k == host_source) {
+            Some(g) => g,
+            None => {
+                let pattern = match &host_source {
+                    Some(source) => {
+                        let mut own = Vec::new();
+                        let parts = parse_host(source, &mut own, &converters).map_err(&err)?;
+                        Some((parts, own))
+                    }
+                    None => None,
+                };
+                inner.nodes.push(Node::default());
+                inner.groups.push(Group {
+                    pattern,
+                    root: inner.nodes.len() - 1,
+                });
+                group_keys.push(host_source.clone());
+                inner.groups.len() - 1
+            }
+        };
+        let index = inner.rules.len();
+        let mut node = inner.groups[group].root;
+        let mut var_index = host_vars;
+        for (segment, source) in pattern.segments.iter().zip(&pattern.sources) {
+            node = match segment {
+                Segment::Static(text) => inner.static_child(node, text),
+                Segment::Dynamic(parts) => {
+                    let count = parts.iter().filter(|p| matches!(p, Part::Var(_))).count();
+                    let own_vars = vars[var_index..var_index + count].to_vec();
+                    let local: Vec<Part> = parts
+                        .iter()
+                        .map(|p| match p {
+                            Part::Var(v) => Part::Var(v - var_index),
+                            text => text.clone(),
+                        })
+                        .collect();
+                    var_index += count;
+                    inner.dynamic_child(node, source, local, own_vars)
+                }
+                Segment::Span(v) => {
+                    var_index += 1;
+                    inner.span_child(node, source, vars[*v].clone())
+                }
+            };
+        }
+        // Conflicts: a rule reaching the same node with the same slash and
+        // overlapping methods can never match.
+        for &other in &inner.nodes[node].leaves {
+            let o = &inner.rules[other];
+            if o.trailing_slash == pattern.trailing_slash && methods_overlap(&o.methods, &methods) {
+                return Err(MapError::Conflict {
+                    rule: display,
+                    other: o.display.clone(),
+                    reason: "the same pattern and methods: one of them could never match".into(),
+                });
+            }
+        }
+        inner.nodes[node].leaves.push(index);
+        let endpoint: Option<Arc<str>> = rule.endpoint.as_deref().map(Arc::from);
+        inner.rules.push(Compiled {
+            display: table_line(rule, &methods, &vars),
+            endpoint: endpoint.clone(),
+            methods,
+            strict_slashes: rule.strict_slashes.unwrap_or(builder.strict_slashes),
+            merge_slashes: rule.merge_slashes.unwrap_or(builder.merge_slashes),
+            redirect_to,
+            alias: rule.alias,
+            group,
+            host,
+            segments: pattern.segments,
+            trailing_slash: pattern.trailing_slash,
+            vars,
+            path: rule.path.clone(),
+            mount_at,
+        });
+        if let Some(endpoint) = endpoint {
+            inner.by_endpoint.entry(endpoint).or_default().push(index);
+        }
+    }
+    // Same-path rules whose placeholders differ only by name (`<int:a>`
+    // and `<int:b>`) shadow each other as surely as identical ones.
+    inner.check_shadowed()?;
+    inner.check_endpoints()?;
+    inner.sort();
+    Ok(inner)
+}
+
+/// A rule's line in the table: `GET,HEAD /x/<int:id> -> endpoint`.
+fn table_line(rule: &Rule, methods: &Option<Vec<Method>>, _vars: &[Var]) -> String {
+    let mut line = Rule {
+        methods: methods.clone(),
+        ..rule.clone()
+    }
+    .to_string();
+    if rule.methods.is_none() {
+        line.insert_str(0, "* ");
+    }
+    line
+}
+
+fn redirect_template(target: &str, vars: &[Var]) -> Result<Vec<Part>, String> {
+    if !(target.starts_with('/') || target.starts_with("http://") || target.starts_with("https://"))
+    {
+        return Err(format!(
+            "redirect_to {target:?} is neither a path (`/…`) nor an http(s) URL"
+        ));
+    }
+    let mut parts = Vec::new();
+    let mut rest = target;
+    while let Some(open) = rest.find('<') {
+        if open > 0 {
+            parts.push(Part::Text(rest[..open].to_owned()));
+        }
+        let after = &rest[open + 1..];
+        let close = after
+            .find('>')
+            .ok_or_else(|| format!("`<` without `>` in redirect_to {target:?}"))?;
+        let name = after[..close].trim();
+        let v = vars
+            .iter()
+            .position(|v| v.name == name)
+            .ok_or_else(|| format!("redirect_to names `<{name}>`, which the rule does not have"))?;
+        parts.push(Part::Var(v));
+        rest = &after[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_owned()));
+    }
+    Ok(parts)
+}
+
+fn var_names(rule: &Compiled) -> Vec<&str> {
+    let mut names: Vec<&str> = rule.vars.iter().map(|v| v.name.as_str()).collect();
+    names.sort_unstable();
+    names
+}
+
+fn methods_overlap(a: &Option<Vec<Method>>, b: &Option<Vec<Method>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.iter().any(|m| b.contains(m)),
+        _ => true,
+    }
+}
+
+/// Alphabetical, the order `Allow` lists them in.
+pub(crate) fn sort_methods(methods: &mut Vec<Method>) {
+    methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    methods.dedup();
+}
+
+impl MapInner {
+    fn new_node(&mut self) -> usize {
+        self.nodes.push(Node::default());
+        self.nodes.len() - 1
+    }
+
+    fn static_child(&mut self, node: usize, text: &str) -> usize {
+        match self.nodes[node]
+            .statics
+            .binary_search_by(|(k, _)| (**k).cmp(text))
+        {
+            Ok(i) => self.nodes[node].statics[i].1,
+            Err(i) => {
+                let child = self.new_node();
+                self.nodes[node].statics.insert(i, (text.into(), child));
+                child
+            }
+        }
+    }
+
+    fn dynamic_child(
+        &mut self,
+        node: usize,
+        source: &str,
+        parts: Vec<Part>,
+        vars: Vec<Var>,
+    ) -> usize {
+        if let Some(edge) = self.nodes[node]
+            .dynamics
+            .iter()
+            .find(|e| e.source == source)
+        {
+            return edge.child;
+        }
+        let child = self.new_node();
+        let weights = weights(&parts, &vars);
+        self.nodes[node].dynamics.push(DynEdge {
+            source: source.to_owned(),
+            parts,
+            vars,
+            weights,
+            child,
+        });
+        child
+    }
+
+    fn span_child(&mut self, node: usize, source: &str, var: Var) -> usize {
+        if let Some(edge) = self.nodes[node].spans.iter().find(|e| e.source == source) {
+            return edge.child;
+        }
+        let child = self.new_node();
+        self.nodes[node].spans.push(SpanEdge {
+            source: source.to_owned(),
+            var,
+            child,
+        });
+        child
+    }
+
+    /// The rule's pattern with placeholder names left out, to find rules
+    /// that differ only by names.
+    fn shape(&self, r: usize) -> String {
+        let rule = &self.rules[r];
+        let mut shape = format!("{}|", rule.group);
+        for segment in &rule.segments {
+            shape.push('/');
+            match segment {
+                Segment::Static(text) => shape.push_str(text),
+                Segment::Dynamic(parts) => {
+                    for part in parts {
+                        match part {
+                            Part::Text(t) => shape.push_str(&t.replace('<', "<<")),
+                            Part::Var(v) => {
+                                shape.push('<');
+                                shape.push_str(&rule.vars[*v].spec);
+                                shape.push('>');
+                            }
+                        }
+                    }
+                }
+                Segment::Span(v) => {
+                    shape.push('<');
+                    shape.push_str(&rule.vars[*v].spec);
+                    shape.push('>');
+                }
+            }
+        }
+        if rule.trailing_slash {
+            shape.push('/');
+        }
+        shape
+    }
+
+    fn check_shadowed(&self) -> Result<(), MapError> {
+        let mut seen: HashMap<String, Vec<usize>> = HashMap::new();
+        for r in 0..self.rules.len() {
+            let shape = self.shape(r);
+            let same = seen.entry(shape).or_default();
+            for &o in same.iter() {
+                let (rule, other) = (&self.rules[r], &self.rules[o]);
+                if methods_overlap(&rule.methods, &other.methods) {
+                    return Err(MapError::Conflict {
+                        rule: rule.display.clone(),
+                        other: other.display.clone(),
+                        reason: "the same pattern (but for placeholder names) and methods: one of them could never match".into(),
+                    });
+                }
+            }
+            same.push(r);
+        }
+        Ok(())
+    }
+
+    /// Two rules of one endpoint with the same placeholders and methods
+    /// that overlap: `url_for` could not tell which to build.
+    fn check_endpoints(&self) -> Result<(), MapError> {
+        for (endpoint, rules) in &self.by_endpoint {
+            for (i, &a) in rules.iter().enumerate() {
+                for &b in &rules[i + 1..] {
+                    let (ra, rb) = (&self.rules[a], &self.rules[b]);
+                    if ra.alias || rb.alias {
+                        continue;
+                    }
+                    if var_names(ra) == var_names(rb) && methods_overlap(&ra.methods, &rb.methods) {
+                        return Err(MapError::Conflict {
+                            rule: rb.display.clone(),
+                            other: ra.display.clone(),
+                            reason: format!(
+                                "endpoint `{endpoint}` twice with the same arguments and methods: url_for could not choose"
+                            ),
+                        });
+                    }
+                }
+            }
+            // An alias redirects to a rule of its endpoint with its
+            // arguments: there must be one.
+            for &a in rules {
+                let alias = &self.rules[a];
+                if !alias.alias {
+                    continue;
+                }
+                let covered = rules.iter().any(|&o| {
+                    let other = &self.rules[o];
+                    !other.alias
+                        && other
+                            .vars
+                            .iter()
+                            .all(|v| alias.vars.iter().any(|w| w.name == v.name))
+                });
+                if !covered {
+                    return Err(MapError::rule(
+                        &alias.display,
+                        format!("an alias needs another rule of `{endpoint}` built from its placeholders"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sort(&mut self) {
+        for node in &mut self.nodes {
+            node.dynamics.sort_by(|a, b| {
+                a.weights
+                    .cmp(&b.weights)
+                    .then_with(|| b.parts.len().cmp(&a.parts.len()))
+                    .then_with(|| a.source.cmp(&b.source))
+            });
+            node.spans.sort_by(|a, b| {
+                a.var
+                    .converter
+                    .weight()
+                    .cmp(&b.var.converter.weight())
+                    .then_with(|| a.source.cmp(&b.source))
+            });
+        }
+        let rules = &self.rules;
+        for node in &mut self.nodes {
+            // Rules with methods before rules with every method; then the
+            // slashed one first, then as written.
+            node.leaves
+                .sort_by_key(|&r| (rules[r].methods.is_none(), !rules[r].trailing_slash, r));
+        }
+        // Hosts: patterns by weight, any host last.
+        let groups = std::mem::take(&mut self.groups);
+        let mut order: Vec<(usize, Group)> = groups.into_iter().enumerate().collect();
+        order.sort_by(|(ia, a), (ib, b)| match (&a.pattern, &b.pattern) {
+            (None, None) => ia.cmp(ib),
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some((pa, va)), Some((pb, vb))) => {
+                weights(pa, va).cmp(&weights(pb, vb)).then(ia.cmp(ib))
+            }
+        });
+        let mut renumber = vec![0; order.len()];
+        for (new, (old, _)) in order.iter().enumerate() {
+            renumber[*old] = new;
+        }
+        for rule in &mut self.rules {
+            rule.group = renumber[rule.group];
+        }
+        self.groups = order.into_iter().map(|(_, g)| g).collect();
+        for rules in self.by_endpoint.values_mut() {
+            // Building tries non-aliases first, then more arguments first.
+            let all = &self.rules;
+            rules.sort_by_key(|&r| (all[r].alias, std::cmp::Reverse(all[r].vars.len()), r));
+        }
+    }
+
+    fn collect_order(&self, node: usize, out: &mut Vec<usize>) {
+        let n = &self.nodes[node];
+        out.extend(&n.leaves);
+        for (_, child) in &n.statics {
+            self.collect_order(*child, out);
+        }
+        for edge in &n.dynamics {
+            self.collect_order(edge.child, out);
+        }
+        for edge in &n.spans {
+            self.collect_order(edge.child, out);
+        }
+    }
+}
+
+/// What the request offers to match.
+pub(crate) struct Query<'a> {
+    /// The host, lower case, without the scheme's default port.
+    pub(crate) host: &'a str,
+    /// `PATH_INFO`, canonical.
+    pub(crate) path: &'a str,
+    pub(crate) method: &'a Method,
+    /// Whether the client spelled the path with empty segments.
+    pub(crate) unmerged: bool,
+}
+
+/// What matching decided.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Matched {
+        rule: usize,
+        captures: Vec<Capture>,
+    },
+    /// Redirect (308). `relative`: a path below the map's mount (the query
+    /// is kept when `keep_query`), otherwise an absolute URL.
+    Redirect {
+        target: String,
+        relative: bool,
+        keep_query: bool,
+    },
+    /// The path matches, not with this method.
+    MethodNotAllowed(Vec<Method>),
+    /// `OPTIONS` on a path whose rules do not answer it themselves.
+    Options(Vec<Method>),
+    NotFound,
+}
+
+struct Walk<'a> {
+    segments: SmallVec<[&'a str; 8]>,
+    trailing: bool,
+    method: &'a Method,
+    captures: Vec<Capture>,
+    allowed: Vec<Method>,
+    redirect: Option<(usize, Vec<Capture>)>,
+}
+
+impl MapInner {
+    /// The subdomain of `host` below the server name, `None` when the host
+    /// is not below it.
+    fn subdomain<'h>(&self, host: &'h str) -> Option<&'h str> {
+        let name = self.server_name.as_deref()?;
+        let bare = strip_port(host);
+        let server = strip_port(name);
+        if bare == server {
+            Some("")
+        } else {
+            bare.strip_suffix(server)?.strip_suffix('.')
+        }
+    }
+
+    pub(crate) fn find(&self, q: &Query<'_>) -> Outcome {
+        let path = q.path;
+        let mut w = Walk {
+            segments: path.split('/').filter(|s| !s.is_empty()).collect(),
+            trailing: path.ends_with('/'),
+            method: q.method,
+            captures: Vec::new(),
+            allowed: Vec::new(),
+            redirect: None,
+        };
+        let subdomain = match self.mode {
+            HostMode::Subdomain => self.subdomain(q.host),
+            _ => None,
+        };
+        let mut found = None;
+        for group in &self.groups {
+            w.captures.clear();
+            if let Some((parts, vars)) = &group.pattern {
+                let text = match self.mode {
+                    HostMode::Subdomain => match subdomain {
+                        Some(sub) => sub,
+                        None => continue,
+                    },
+                    _ => q.host,
+                };
+                if !match_parts(parts, vars, text, &mut w.captures) {
+                    continue;
+                }
+            }
+            if let Some(rule) = self.walk(group.root, 0, false, &mut w) {
+                found = Some(rule);
+                break;
+            }
+        }
+        match found {
+            Some(rule) => self.matched(rule, w.captures, q),
+            None => {
+                if let Some((rule, captures)) = w.redirect {
+                    let mut target = String::with_capacity(path.len() + 1);
+                    target.push_str(path);
+                    target.push('/');
+                    let _ = (rule, captures);
+                    return Outcome::Redirect {
+                        target,
+                        relative: true,
+                        keep_query: true,
+                    };
+                }
+                if w.allowed.is_empty() {
+                    return Outcome::NotFound;
+                }
+                let mut allowed = w.allowed;
+                allowed.push(Method::OPTIONS);
+                sort_methods(&mut allowed);
+                if q.method == Method::OPTIONS {
+                    Outcome::Options(allowed)
+                } else {
+                    Outcome::MethodNotAllowed(allowed)
+                }
+            }
+        }
+    }
+
+    fn matched(&self, r: usize, captures: Vec<Capture>, q: &Query<'_>) -> Outcome {
+        let rule = &self.rules[r];
+        if let Some(template) = &rule.redirect_to {
+            let mut target = String::new();
+            for part in template {
+                match part {
+                    Part::Text(t) => target.push_str(t),
+                    Part::Var(v) => {
+                        let var = &rule.vars[*v];
+                        let text = var
+                            .converter
+                            .format(&captures[*v].value)
+                            .unwrap_or_else(|_| captures[*v].text.clone());
+                        push_encoded(&text, &mut target, var.converter.spans_segments());
+                    }
+                }
+            }
+            let relative = target.starts_with('/');
+            return Outcome::Redirect {
+                target,
+                relative,
+                keep_query: false,
+            };
+        }
+        if rule.alias {
+            if let Some(target) = self.alias_target(r, &captures, q) {
+                return Outcome::Redirect {
+                    target,
+                    relative: true,
+                    keep_query: true,
+                };
+            }
+        }
+        if rule.merge_slashes && q.unmerged {
+            return Outcome::Redirect {
+                target: q.path.to_owned(),
+                relative: true,
+                keep_query: true,
+            };
+        }
+        Outcome::Matched { rule: r, captures }
+    }
+
+    fn alias_target(&self, r: usize, captures: &[Capture], q: &Query<'_>) -> Option<String> {
+        let rule = &self.rules[r];
+        let endpoint = rule.endpoint.as_deref()?;
+        let params: crate::build::Params = rule
+            .vars
+            .iter()
+            .zip(captures)
+            .map(|(v, c)| (v.name.clone(), c.value.clone()))
+            .collect();
+        self.build_path(endpoint, &params, Some(q.method))
+            .ok()
+            .map(|built| built.path)
+    }
+
+    fn walk(&self, node: usize, i: usize, slash_taken: bool, w: &mut Walk<'_>) -> Option<usize> {
+        let n = &self.nodes[node];
+        let Some(&segment) = w.segments.get(i) else {
+            let trailing = w.trailing && !slash_taken;
+            return n
+                .leaves
+                .iter()
+                .copied()
+                .find(|&r| self.leaf(r, trailing, w));
+        };
+        if let Some(child) = lookup(&n.statics, segment) {
+            if let Some(r) = self.walk(child, i + 1, false, w) {
+                return Some(r);
+            }
+        }
+        if !n.dynamics.is_empty() {
+            let text = decode(segment);
+            for edge in &n.dynamics {
+                let mark = w.captures.len();
+                if match_parts(&edge.parts, &edge.vars, &text, &mut w.captures) {
+                    if let Some(r) = self.walk(edge.child, i + 1, false, w) {
+                        return Some(r);
+                    }
+                    w.captures.truncate(mark);
+                }
+            }
+        }
+        for edge in &n.spans {
+            let mut joined = String::new();
+            for end in i + 1..=w.segments.len() {
+                if end > i + 1 {
+                    joined.push('/');
+                }
+                joined.push_str(&decode(w.segments[end - 1]));
+                let with_slash = end == w.segments.len() && w.trailing;
+                for take_slash in [false, true] {
+                    if take_slash && !with_slash {
+                        continue;
+                    }
+                    let text = if take_slash {
+                        format!("{joined}/")
+                    } else {
+                        joined.clone()
+                    };
+                    if let Some(value) = edge.var.converter.parse(&text) {
+                        w.captures.push(Capture { value, text });
+                        if let Some(r) = self.walk(edge.child, end, take_slash, w) {
+                            return Some(r);
+                        }
+                        w.captures.pop();
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Whether rule `r` ends the walk here; records the methods and the
+    /// slash redirect it would have given.
+    fn leaf(&self, r: usize, trailing: bool, w: &mut Walk<'_>) -> bool {
+        let rule = &self.rules[r];
+        let redirect = rule.trailing_slash && !trailing && rule.strict_slashes;
+        let fits = rule.trailing_slash == trailing || !rule.strict_slashes || redirect;
+        if !fits {
+            return false;
+        }
+        if !rule.allows(w.method) {
+            if let Some(methods) = &rule.methods {
+                w.allowed.extend(methods.iter().cloned());
+            }
+            return false;
+        }
+        if redirect {
+            if w.redirect.is_none() {
+                w.redirect = Some((r, w.captures.clone()));
+            }
+            return false;
+        }
+        true
+    }
+}
+
+fn lookup(statics: &[(Box<str>, usize)], segment: &str) -> Option<usize> {
+    if statics.len() <= 8 {
+        statics
+            .iter()
+            .find(|(k, _)| **k == *segment)
+            .map(|(_, c)| *c)
+    } else {
+        statics
+            .binary_search_by(|(k, _)| (**k).cmp(segment))
+            .ok()
+            .map(|i| statics[i].1)
+    }
+}
+
+/// `example.com:8080` → `example.com` (`[::1]:80` → `[::1]`).
+pub(crate) fn strip_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    }
+}
