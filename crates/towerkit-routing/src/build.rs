@@ -155,9 +155,18 @@ impl MapInner {
             let value = params
                 .get(&var.name)
                 .ok_or_else(|| (var.name.clone(), "missing".to_owned()))?;
-            var.converter
+            let text = var
+                .converter
                 .format(value)
-                .map_err(|reason| (var.name.clone(), reason))
+                .map_err(|reason| (var.name.clone(), reason))?;
+            // The server refuses a path with one (400): never build it.
+            if text.chars().any(char::is_control) {
+                return Err((
+                    var.name.clone(),
+                    format!("{text:?} holds a control character"),
+                ));
+            }
+            Ok(text)
         };
         let mut path = String::with_capacity(rule.path.len() + 16);
         for segment in &rule.segments {

@@ -55,6 +55,8 @@ pub mod converter;
 mod error;
 mod map;
 mod pattern;
+#[cfg(test)]
+mod proptests;
 mod router;
 mod rule;
 #[cfg(test)]
