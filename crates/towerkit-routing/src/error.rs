@@ -11,6 +11,8 @@ pub enum MapError {
     InvalidRule {
         /// The rule, as written.
         rule: String,
+        /// Its position among the rules added to the map.
+        index: Option<usize>,
         /// What is wrong.
         reason: String,
     },
@@ -18,6 +20,8 @@ pub enum MapError {
     Conflict {
         /// The rule refused.
         rule: String,
+        /// Its position among the rules added to the map.
+        index: usize,
         /// The rule it conflicts with.
         other: String,
         /// How.
@@ -42,7 +46,25 @@ impl MapError {
     pub(crate) fn rule(rule: &str, reason: impl Into<String>) -> Self {
         MapError::InvalidRule {
             rule: rule.to_owned(),
+            index: None,
             reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn at(mut self, at: usize) -> Self {
+        if let MapError::InvalidRule { index, .. } = &mut self {
+            *index = Some(at);
+        }
+        self
+    }
+
+    /// The position of the rule the error is about among the rules added
+    /// to the map, when it is about one.
+    pub fn rule_index(&self) -> Option<usize> {
+        match self {
+            MapError::InvalidRule { index, .. } => *index,
+            MapError::Conflict { index, .. } => Some(*index),
+            _ => None,
         }
     }
 
@@ -58,11 +80,12 @@ impl MapError {
 impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MapError::InvalidRule { rule, reason } => write!(f, "rule `{rule}`: {reason}"),
+            MapError::InvalidRule { rule, reason, .. } => write!(f, "rule `{rule}`: {reason}"),
             MapError::Conflict {
                 rule,
                 other,
                 reason,
+                ..
             } => write!(f, "rule `{rule}` conflicts with `{other}`: {reason}"),
             MapError::InvalidOption { reason } => f.write_str(reason),
             MapError::Endpoint { endpoint, reason } => {

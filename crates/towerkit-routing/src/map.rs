@@ -165,14 +165,20 @@ impl Map {
     /// The rules, one line each (`GET,HEAD /devices/<int:id> -> device`),
     /// in the order a request tries them.
     pub fn table(&self) -> Vec<String> {
+        self.matching_order()
+            .into_iter()
+            .map(|r| self.inner.rules[r].display.clone())
+            .collect()
+    }
+
+    /// The positions of the rules (in the order they were added), in the
+    /// order a request tries them: the rows of [`table`](Map::table).
+    pub fn matching_order(&self) -> Vec<usize> {
         let mut order = Vec::new();
         for group in &self.inner.groups {
             self.inner.collect_order(group.root, &mut order);
         }
         order
-            .into_iter()
-            .map(|r| self.inner.rules[r].display.clone())
-            .collect()
     }
 
     /// The endpoints of the rules, each once, sorted.
@@ -291,9 +297,9 @@ fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
         server_name,
     };
     let mut group_keys: Vec<Option<String>> = Vec::new();
-    for rule in &builder.rules {
+    for (position, rule) in builder.rules.iter().enumerate() {
         let display = rule.to_string();
-        let err = |reason: String| MapError::rule(&display, reason);
+        let err = |reason: String| MapError::rule(&display, reason).at(position);
         let mut vars = Vec::new();
         let host_source = match mode {
             HostMode::Any => None,
@@ -408,6 +414,7 @@ fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
             if o.trailing_slash == pattern.trailing_slash && methods_overlap(&o.methods, &methods) {
                 return Err(MapError::Conflict {
                     rule: display,
+                    index: position,
                     other: o.display.clone(),
                     reason: "the same pattern and methods: one of them could never match".into(),
                 });
@@ -609,6 +616,7 @@ impl MapInner {
                 if methods_overlap(&rule.methods, &other.methods) {
                     return Err(MapError::Conflict {
                         rule: rule.display.clone(),
+                        index: r,
                         other: other.display.clone(),
                         reason: "the same pattern (but for placeholder names) and methods: one of them could never match".into(),
                     });
@@ -632,6 +640,7 @@ impl MapInner {
                     if var_names(ra) == var_names(rb) && methods_overlap(&ra.methods, &rb.methods) {
                         return Err(MapError::Conflict {
                             rule: rb.display.clone(),
+                            index: a.max(b),
                             other: ra.display.clone(),
                             reason: format!(
                                 "endpoint `{endpoint}` twice with the same arguments and methods: url_for could not choose"
@@ -659,7 +668,8 @@ impl MapInner {
                     return Err(MapError::rule(
                         &alias.display,
                         format!("an alias needs another rule of `{endpoint}` built from its placeholders"),
-                    ));
+                    )
+                    .at(a));
                 }
             }
         }

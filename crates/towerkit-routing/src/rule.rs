@@ -138,6 +138,14 @@ impl Rule {
     }
 }
 
+impl Rule {
+    /// Whether the rule is a redirect ([`redirect_to`](Rule::redirect_to)),
+    /// which answers by itself rather than dispatching to its endpoint.
+    pub fn is_redirect(&self) -> bool {
+        self.redirect_to.is_some()
+    }
+}
+
 /// `GET,PUT host/path -> endpoint`, the way the rule table shows it.
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
