@@ -532,10 +532,15 @@ impl Converter for IntConverter {
     }
 
     fn format(&self, value: &Value) -> Result<String, String> {
-        let Value::Int(n) = value else {
-            return Err(format!("an integer, not {}", value.kind()));
+        let n = match value {
+            Value::Int(n) => *n,
+            // Text that reads as one (from a query string, say).
+            Value::Str(s) => match self.parse(s) {
+                Some(Value::Int(n)) => n,
+                _ => return Err(format!("{s:?} is not an integer this converter takes")),
+            },
+            other => return Err(format!("an integer, not {}", other.kind())),
         };
-        let n = *n;
         if n < 0 && !self.signed {
             return Err(format!("{n} is negative and the converter is not signed"));
         }
@@ -637,6 +642,10 @@ impl Converter for FloatConverter {
         let x = match value {
             Value::Float(x) => *x,
             Value::Int(i) => *i as f64,
+            Value::Str(s) => match self.parse(s) {
+                Some(Value::Float(x)) => x,
+                _ => return Err(format!("{s:?} is not a number this converter takes")),
+            },
             other => return Err(format!("a number, not {}", other.kind())),
         };
         if x < 0.0 && !self.signed {
@@ -778,7 +787,9 @@ mod tests {
         assert_eq!(bounded.parse("11"), None);
         assert_eq!(bounded.parse("10"), Some(Value::Int(10)));
         assert!(bounded.format(&Value::Int(11)).is_err());
-        assert!(bounded.format(&Value::Str("3".into())).is_err());
+        assert_eq!(bounded.format(&Value::Str("3".into())).unwrap(), "3");
+        assert!(bounded.format(&Value::Str("30".into())).is_err());
+        assert!(bounded.format(&Value::Str("x".into())).is_err());
         assert!(make("int", "min=5, max=4").impossible().is_some());
         assert!(make("int", "max=-1").impossible().is_some());
         assert!(make("int", "fixed_digits=2, min=100")
