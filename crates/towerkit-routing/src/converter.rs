@@ -411,6 +411,9 @@ impl StringConverter {
     }
 
     fn fits(&self, text: &str) -> bool {
+        if self.min <= 1 && self.max.is_none() {
+            return !text.is_empty();
+        }
         let n = text.chars().count();
         n >= self.min.max(1) && self.max.is_none_or(|max| n <= max)
     }

@@ -268,6 +268,8 @@ pub(crate) struct MapInner {
     pub(crate) by_endpoint: HashMap<Arc<str>, Vec<usize>>,
     pub(crate) mode: HostMode,
     pub(crate) server_name: Option<String>,
+    /// The most placeholders a rule has.
+    max_vars: usize,
 }
 
 fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
@@ -295,6 +297,7 @@ fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
         by_endpoint: HashMap::new(),
         mode,
         server_name,
+        max_vars: 0,
     };
     let mut group_keys: Vec<Option<String>> = Vec::new();
     for (position, rule) in builder.rules.iter().enumerate() {
@@ -446,6 +449,7 @@ fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
     // and `<int:b>`) shadow each other as surely as identical ones.
     inner.check_shadowed()?;
     inner.check_endpoints()?;
+    inner.max_vars = inner.rules.iter().map(|r| r.vars.len()).max().unwrap_or(0);
     inner.sort();
     Ok(inner)
 }
@@ -777,8 +781,13 @@ struct Walk<'a> {
     trailing: bool,
     method: &'a Method,
     captures: Vec<Capture>,
-    allowed: Vec<Method>,
-    redirect: Option<(usize, Vec<Capture>)>,
+    /// Rules whose path matched with other methods (methods collected only
+    /// when the answer is 405 or `OPTIONS`).
+    other_methods: SmallVec<[usize; 4]>,
+    /// Whether a rule ending in `/` matched the path without it.
+    slash_redirect: bool,
+    /// How many placeholders a rule has at most (the captures' capacity).
+    max_vars: usize,
 }
 
 impl MapInner {
@@ -802,8 +811,9 @@ impl MapInner {
             trailing: path.ends_with('/'),
             method: q.method,
             captures: Vec::new(),
-            allowed: Vec::new(),
-            redirect: None,
+            other_methods: SmallVec::new(),
+            slash_redirect: false,
+            max_vars: self.max_vars,
         };
         let subdomain = match self.mode {
             HostMode::Subdomain => self.subdomain(q.host),
@@ -832,21 +842,24 @@ impl MapInner {
         match found {
             Some(rule) => self.matched(rule, w.captures, q),
             None => {
-                if let Some((rule, captures)) = w.redirect {
+                if w.slash_redirect {
                     let mut target = String::with_capacity(path.len() + 1);
                     target.push_str(path);
                     target.push('/');
-                    let _ = (rule, captures);
                     return Outcome::Redirect {
                         target,
                         relative: true,
                         keep_query: true,
                     };
                 }
-                if w.allowed.is_empty() {
+                if w.other_methods.is_empty() {
                     return Outcome::NotFound;
                 }
-                let mut allowed = w.allowed;
+                let mut allowed: Vec<Method> = w
+                    .other_methods
+                    .iter()
+                    .flat_map(|&r| self.rules[r].methods.iter().flatten().cloned())
+                    .collect();
                 allowed.push(Method::OPTIONS);
                 sort_methods(&mut allowed);
                 if q.method == Method::OPTIONS {
@@ -870,7 +883,7 @@ impl MapInner {
                         let text = var
                             .converter
                             .format(&captures[*v].value)
-                            .unwrap_or_else(|_| captures[*v].text.clone());
+                            .unwrap_or_else(|_| captures[*v].text().into_owned());
                         push_encoded(&text, &mut target, var.converter.spans_segments());
                     }
                 }
@@ -932,6 +945,9 @@ impl MapInner {
         }
         if !n.dynamics.is_empty() {
             let text = decode(segment);
+            if w.captures.capacity() == 0 {
+                w.captures.reserve_exact(w.max_vars);
+            }
             for edge in &n.dynamics {
                 let mark = w.captures.len();
                 if match_parts(&edge.parts, &edge.vars, &text, &mut w.captures) {
@@ -960,7 +976,10 @@ impl MapInner {
                         joined.clone()
                     };
                     if let Some(value) = edge.var.converter.parse(&text) {
-                        w.captures.push(Capture { value, text });
+                        if w.captures.capacity() == 0 {
+                            w.captures.reserve_exact(w.max_vars);
+                        }
+                        w.captures.push(Capture::new(value, &text));
                         if let Some(r) = self.walk(edge.child, end, take_slash, w) {
                             return Some(r);
                         }
@@ -982,15 +1001,11 @@ impl MapInner {
             return false;
         }
         if !rule.allows(w.method) {
-            if let Some(methods) = &rule.methods {
-                w.allowed.extend(methods.iter().cloned());
-            }
+            w.other_methods.push(r);
             return false;
         }
         if redirect {
-            if w.redirect.is_none() {
-                w.redirect = Some((r, w.captures.clone()));
-            }
+            w.slash_redirect = true;
             return false;
         }
         true
@@ -998,10 +1013,15 @@ impl MapInner {
 }
 
 fn lookup(statics: &[(Box<str>, usize)], segment: &str) -> Option<usize> {
-    if statics.len() <= 8 {
+    if statics.len() <= 32 {
+        // Length and first byte first: most keys differ there, and both
+        // are cheaper than a comparison of the text.
+        let first = segment.as_bytes().first();
         statics
             .iter()
-            .find(|(k, _)| **k == *segment)
+            .find(|(k, _)| {
+                k.len() == segment.len() && k.as_bytes().first() == first && **k == *segment
+            })
             .map(|(_, c)| *c)
     } else {
         statics

@@ -321,11 +321,40 @@ pub(crate) fn weights(parts: &[Part], vars: &[Var]) -> Vec<(u8, i64)> {
         .collect()
 }
 
-/// A matched placeholder: its value and its decoded text.
+/// A matched placeholder: its value and, when the value does not spell it
+/// back the same (`007` for 7), its decoded text.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Capture {
     pub(crate) value: Value,
-    pub(crate) text: String,
+    spelled: Option<Box<str>>,
+}
+
+impl Capture {
+    /// Keeps `text` only when `value` does not spell it (no allocation for
+    /// text and plain numbers).
+    pub(crate) fn new(value: Value, text: &str) -> Capture {
+        let same = match &value {
+            Value::Str(s) => s == text,
+            Value::Int(_) => {
+                let digits = text.strip_prefix('-').unwrap_or(text);
+                !(digits.len() > 1 && digits.starts_with('0')) && text != "-0"
+            }
+            _ => false,
+        };
+        Capture {
+            spelled: (!same).then(|| text.into()),
+            value,
+        }
+    }
+
+    /// The decoded text the placeholder matched.
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        match (&self.spelled, &self.value) {
+            (Some(text), _) => Cow::Borrowed(text),
+            (None, Value::Str(s)) => Cow::Borrowed(s),
+            (None, value) => Cow::Owned(value.to_string()),
+        }
+    }
 }
 
 /// Matches `text` against `parts` (greedy, backtracking), pushing one
@@ -358,10 +387,7 @@ fn go(parts: &[Part], vars: &[Var], text: &str, out: &mut Vec<Capture>) -> bool 
             let attempt = |end: usize, out: &mut Vec<Capture>| {
                 let candidate = &text[..end];
                 if let Some(value) = converter.parse(candidate) {
-                    out.push(Capture {
-                        value,
-                        text: candidate.to_owned(),
-                    });
+                    out.push(Capture::new(value, candidate));
                     if go(rest, vars, &text[end..], out) {
                         return true;
                     }
@@ -440,13 +466,30 @@ mod tests {
     }
 
     #[test]
+    fn captures_keep_text_only_when_the_value_spells_it_otherwise() {
+        for (value, text, kept) in [
+            (Value::Int(7), "7", false),
+            (Value::Int(7), "007", true),
+            (Value::Int(0), "0", false),
+            (Value::Int(0), "-0", true),
+            (Value::Int(-3), "-3", false),
+            (Value::Str("a".into()), "a", false),
+            (Value::Float(1.5), "1.50", true),
+        ] {
+            let capture = Capture::new(value, text);
+            assert_eq!(capture.text(), text);
+            assert_eq!(capture.spelled.is_some(), kept, "{text}");
+        }
+    }
+
+    #[test]
     fn parts_match_greedily_and_backtrack() {
         let own = HashMap::new();
         let mut vars = Vec::new();
         let parts = parse_parts("<a>-<int:b>", &mut vars, &Converters { own: &own }).unwrap();
         let mut out = Vec::new();
         assert!(match_parts(&parts, &vars, "x-y-3", &mut out));
-        assert_eq!(out[0].text, "x-y");
+        assert_eq!(out[0].text(), "x-y");
         assert_eq!(out[1].value, Value::Int(3));
         out.clear();
         assert!(!match_parts(&parts, &vars, "x-y", &mut out));

@@ -1,6 +1,7 @@
 //! [`Router`]: a tower service dispatching each request to the service of
 //! the endpoint its rule names.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -91,8 +92,8 @@ impl RouteMatch {
 
     /// The text placeholder `name` matched, decoded (`007` for an `int`
     /// that is 7).
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.index(name).map(|i| self.captures[i].text.as_str())
+    pub fn text(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.index(name).map(|i| self.captures[i].text())
     }
 
     /// Every placeholder and its value, in the rule's order.
@@ -108,7 +109,7 @@ impl RouteMatch {
         let vars = &self.map.inner.rules[self.rule].vars;
         vars.iter()
             .zip(&self.captures)
-            .map(|(v, c)| (v.name.clone(), c.text.clone()))
+            .map(|(v, c)| (v.name.clone(), c.text().into_owned()))
             .collect()
     }
 
