@@ -52,7 +52,14 @@ impl Params {
         self
     }
 
-    /// The value of `name`.
+    /// Adds another value of `name`, for a query string that repeats it
+    /// (`?tag=a&tag=b`); a placeholder takes the first.
+    pub fn append(mut self, name: impl Into<String>, value: impl Into<Value>) -> Params {
+        self.0.push((name.into(), value.into()));
+        self
+    }
+
+    /// The (first) value of `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }

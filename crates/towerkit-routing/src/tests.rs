@@ -487,6 +487,14 @@ fn building_urls() {
             .unwrap(),
         "/hub/api/say/caf%C3%A9"
     );
+    assert_eq!(
+        urls.url_for(
+            "devices",
+            &Params::new().append("tag", "a").append("tag", "b")
+        )
+        .unwrap(),
+        "/hub/api/devices/?tag=a&tag=b"
+    );
     // More arguments first: the rule the parameters fill.
     assert_eq!(
         urls.url_for("pages", &Params::new()).unwrap(),
