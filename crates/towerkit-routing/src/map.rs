@@ -784,8 +784,6 @@ struct Walk<'a> {
     /// Rules whose path matched with other methods (methods collected only
     /// when the answer is 405 or `OPTIONS`).
     other_methods: SmallVec<[usize; 4]>,
-    /// Whether a rule ending in `/` matched the path without it.
-    slash_redirect: bool,
     /// How many placeholders a rule has at most (the captures' capacity).
     max_vars: usize,
 }
@@ -812,7 +810,6 @@ impl MapInner {
             method: q.method,
             captures: Vec::new(),
             other_methods: SmallVec::new(),
-            slash_redirect: false,
             max_vars: self.max_vars,
         };
         let subdomain = match self.mode {
@@ -834,24 +831,24 @@ impl MapInner {
                     continue;
                 }
             }
-            if let Some(rule) = self.walk(group.root, 0, false, &mut w) {
-                found = Some(rule);
+            if let Some(hit) = self.walk(group.root, 0, false, &mut w) {
+                found = Some(hit);
                 break;
             }
         }
         match found {
-            Some(rule) => self.matched(rule, w.captures, q),
-            None => {
-                if w.slash_redirect {
-                    let mut target = String::with_capacity(path.len() + 1);
-                    target.push_str(path);
-                    target.push('/');
-                    return Outcome::Redirect {
-                        target,
-                        relative: true,
-                        keep_query: true,
-                    };
+            Some(Hit::Rule(rule)) => self.matched(rule, w.captures, q),
+            Some(Hit::SlashRequired) => {
+                let mut target = String::with_capacity(path.len() + 1);
+                target.push_str(path);
+                target.push('/');
+                Outcome::Redirect {
+                    target,
+                    relative: true,
+                    keep_query: true,
                 }
+            }
+            None => {
                 if w.other_methods.is_empty() {
                     return Outcome::NotFound;
                 }
@@ -928,22 +925,35 @@ impl MapInner {
             .map(|built| built.path)
     }
 
-    fn walk(&self, node: usize, i: usize, slash_taken: bool, w: &mut Walk<'_>) -> Option<usize> {
+    fn walk(&self, node: usize, i: usize, slash_taken: bool, w: &mut Walk<'_>) -> Option<Hit> {
+        self.walk_kinds(node, i, slash_taken, w, ALL_KINDS)
+    }
+
+    /// [`walk`](Self::walk), trying at this node only the kinds of edges
+    /// in `kinds` (deeper nodes try all).
+    fn walk_kinds(
+        &self,
+        node: usize,
+        i: usize,
+        slash_taken: bool,
+        w: &mut Walk<'_>,
+        kinds: u8,
+    ) -> Option<Hit> {
         let n = &self.nodes[node];
         let Some(&segment) = w.segments.get(i) else {
-            let trailing = w.trailing && !slash_taken;
-            return n
-                .leaves
-                .iter()
-                .copied()
-                .find(|&r| self.leaf(r, trailing, w));
+            if kinds & LEAVES == 0 {
+                return None;
+            }
+            return self.at_end(n, w.trailing && !slash_taken, false, w);
         };
-        if let Some(child) = lookup(&n.statics, segment) {
-            if let Some(r) = self.walk(child, i + 1, false, w) {
-                return Some(r);
+        if kinds & STATICS != 0 {
+            if let Some(child) = lookup(&n.statics, segment) {
+                if let Some(r) = self.walk(child, i + 1, false, w) {
+                    return Some(r);
+                }
             }
         }
-        if !n.dynamics.is_empty() {
+        if kinds & DYNAMICS != 0 && !n.dynamics.is_empty() {
             let text = decode(segment);
             if w.captures.capacity() == 0 {
                 w.captures.reserve_exact(w.max_vars);
@@ -958,32 +968,64 @@ impl MapInner {
                 }
             }
         }
-        for edge in &n.spans {
+        if kinds & SPANS != 0 {
+            for edge in &n.spans {
+                if let Some(r) = self.span(edge, i, w) {
+                    return Some(r);
+                }
+            }
+        }
+        None
+    }
+
+    /// A placeholder spanning segments from `i`: after Werkzeug, what
+    /// follows it is tried static text first (for every length of the
+    /// span, shortest first), then placeholders, then further spans, and
+    /// the rule ending with the span last.
+    fn span(&self, edge: &SpanEdge, i: usize, w: &mut Walk<'_>) -> Option<Hit> {
+        for kinds in [STATICS, DYNAMICS, SPANS, LEAVES] {
             let mut joined = String::new();
             for end in i + 1..=w.segments.len() {
                 if end > i + 1 {
                     joined.push('/');
                 }
                 joined.push_str(&decode(w.segments[end - 1]));
-                let with_slash = end == w.segments.len() && w.trailing;
-                for take_slash in [false, true] {
-                    if take_slash && !with_slash {
-                        continue;
+                let last = end == w.segments.len();
+                if kinds != LEAVES {
+                    if last {
+                        // Nothing left for what follows the span.
+                        break;
                     }
+                    if let Some(hit) = self.span_value(edge, &joined, w, |this, w| {
+                        this.walk_kinds(edge.child, end, false, w, kinds)
+                    }) {
+                        return Some(hit);
+                    }
+                    continue;
+                }
+                if !last {
+                    continue;
+                }
+                // The span ends the path: with a trailing slash, a rule
+                // ending in `/` takes the value without it, a rule without
+                // takes it with it, then rules without strict slashes.
+                let child = &self.nodes[edge.child];
+                let tries: &[(bool, bool)] = if w.trailing {
+                    &[(false, true), (true, true), (false, false)]
+                } else {
+                    &[(false, false)]
+                };
+                for &(take_slash, exact_only) in tries {
                     let text = if take_slash {
                         format!("{joined}/")
                     } else {
                         joined.clone()
                     };
-                    if let Some(value) = edge.var.converter.parse(&text) {
-                        if w.captures.capacity() == 0 {
-                            w.captures.reserve_exact(w.max_vars);
-                        }
-                        w.captures.push(Capture::new(value, &text));
-                        if let Some(r) = self.walk(edge.child, end, take_slash, w) {
-                            return Some(r);
-                        }
-                        w.captures.pop();
+                    let trailing = w.trailing && !take_slash;
+                    if let Some(hit) = self.span_value(edge, &text, w, |this, w| {
+                        this.at_end(child, trailing, exact_only, w)
+                    }) {
+                        return Some(hit);
                     }
                 }
             }
@@ -991,26 +1033,78 @@ impl MapInner {
         None
     }
 
-    /// Whether rule `r` ends the walk here; records the methods and the
-    /// slash redirect it would have given.
-    fn leaf(&self, r: usize, trailing: bool, w: &mut Walk<'_>) -> bool {
-        let rule = &self.rules[r];
-        let redirect = rule.trailing_slash && !trailing && rule.strict_slashes;
-        let fits = rule.trailing_slash == trailing || !rule.strict_slashes || redirect;
-        if !fits {
-            return false;
+    /// Parses `text` with the span's converter and, if it matches, goes on
+    /// with the value captured.
+    fn span_value(
+        &self,
+        edge: &SpanEdge,
+        text: &str,
+        w: &mut Walk<'_>,
+        then: impl FnOnce(&Self, &mut Walk<'_>) -> Option<Hit>,
+    ) -> Option<Hit> {
+        let value = edge.var.converter.parse(text)?;
+        if w.captures.capacity() == 0 {
+            w.captures.reserve_exact(w.max_vars);
         }
-        if !rule.allows(w.method) {
+        w.captures.push(Capture::new(value, text));
+        let hit = then(self, w);
+        if hit.is_none() {
+            w.captures.pop();
+        }
+        hit
+    }
+
+    /// The rules ending at node `n`, after Werkzeug: those whose trailing
+    /// slash agrees with the path's; then (unless `exact_only`) a rule
+    /// ending in `/` asked without it (a redirect when its slashes are
+    /// strict) or a rule without strict slashes asked with one. Methods
+    /// that did not fit are recorded for the 405.
+    fn at_end(&self, n: &Node, trailing: bool, exact_only: bool, w: &mut Walk<'_>) -> Option<Hit> {
+        for &r in &n.leaves {
+            let rule = &self.rules[r];
+            if rule.trailing_slash != trailing {
+                continue;
+            }
+            if rule.allows(w.method) {
+                return Some(Hit::Rule(r));
+            }
             w.other_methods.push(r);
-            return false;
         }
-        if redirect {
-            w.slash_redirect = true;
-            return false;
+        if exact_only {
+            return None;
         }
-        true
+        for &r in &n.leaves {
+            let rule = &self.rules[r];
+            if rule.trailing_slash == trailing || (trailing && rule.strict_slashes) {
+                continue;
+            }
+            if !rule.allows(w.method) {
+                w.other_methods.push(r);
+                continue;
+            }
+            return Some(if rule.trailing_slash && rule.strict_slashes {
+                Hit::SlashRequired
+            } else {
+                Hit::Rule(r)
+            });
+        }
+        None
     }
 }
+
+/// Where a walk ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hit {
+    Rule(usize),
+    /// A rule ending in `/` matched the path without it.
+    SlashRequired,
+}
+
+const STATICS: u8 = 1;
+const DYNAMICS: u8 = 2;
+const SPANS: u8 = 4;
+const LEAVES: u8 = 8;
+const ALL_KINDS: u8 = STATICS | DYNAMICS | SPANS | LEAVES;
 
 fn lookup(statics: &[(Box<str>, usize)], segment: &str) -> Option<usize> {
     if statics.len() <= 32 {

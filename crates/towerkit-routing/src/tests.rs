@@ -794,3 +794,204 @@ async fn bodies_are_generic() {
         .to_bytes();
     assert_eq!(bytes, "hi");
 }
+
+/// What matching `path` with `method` gives: the endpoint and the values,
+/// or the outcome's name.
+fn matched(map: &Map, method: Method, path: &str) -> String {
+    use crate::map::{Outcome, Query};
+    match map.inner.find(&Query {
+        host: "",
+        path,
+        method: &method,
+        unmerged: false,
+    }) {
+        Outcome::Matched { rule, captures } => {
+            let rule = &map.inner.rules[rule];
+            let values: Vec<String> = rule
+                .vars
+                .iter()
+                .zip(&captures)
+                .map(|(v, c)| format!("{}={:?}", v.name, c.value))
+                .collect();
+            format!(
+                "{} {}",
+                rule.endpoint.as_deref().unwrap_or(""),
+                values.join(",")
+            )
+            .trim_end()
+            .to_owned()
+        }
+        Outcome::Redirect { target, .. } => format!("redirect {target}"),
+        Outcome::MethodNotAllowed(allowed) => format!("405 {allowed:?}"),
+        Outcome::Options(allowed) => format!("options {allowed:?}"),
+        Outcome::NotFound => "404".to_owned(),
+    }
+}
+
+#[test]
+fn werkzeug_strict_slashes_leaves_dont_consume() {
+    let map = Map::builder()
+        .strict_slashes(false)
+        .rule(Rule::new("/path1").endpoint("leaf"))
+        .rule(Rule::new("/path1/").endpoint("branch"))
+        .rule(Rule::new("/path2").endpoint("leaf2").strict_slashes(false))
+        .rule(Rule::new("/path2/").endpoint("branch2"))
+        .rule(Rule::new("/path3").endpoint("leaf3"))
+        .rule(
+            Rule::new("/path3/")
+                .endpoint("branch3")
+                .strict_slashes(false),
+        )
+        .rule(Rule::new("/path5").endpoint("leaf5"))
+        .build()
+        .unwrap();
+    for (path, expected) in [
+        ("/path1", "leaf"),
+        ("/path1/", "branch"),
+        ("/path2", "leaf2"),
+        ("/path2/", "branch2"),
+        ("/path3", "leaf3"),
+        ("/path3/", "branch3"),
+        ("/path5/", "leaf5"),
+    ] {
+        assert_eq!(matched(&map, Method::GET, path), expected, "{path}");
+    }
+}
+
+#[test]
+fn werkzeug_path_weighting_and_strict_slashes_false() {
+    let map = Map::builder()
+        .route("/<path:path>/c", "simple")
+        .unwrap()
+        .route("/<path:path>/<a>/<b>", "complex")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(
+        matched(&map, Method::GET, "/a/b/c"),
+        "simple path=Str(\"a/b\")"
+    );
+    assert_eq!(
+        matched(&map, Method::GET, "/a/b/d"),
+        "complex path=Str(\"a\"),a=Str(\"b\"),b=Str(\"d\")"
+    );
+    let map = Map::builder()
+        .rule(
+            Rule::new("/path1")
+                .endpoint("leaf_path")
+                .strict_slashes(false),
+        )
+        .rule(
+            Rule::new("/path2/")
+                .endpoint("branch_path")
+                .strict_slashes(false),
+        )
+        .rule(
+            Rule::new("/<path:path>")
+                .endpoint("leaf_path_converter")
+                .strict_slashes(false),
+        )
+        .build()
+        .unwrap();
+    assert_eq!(matched(&map, Method::GET, "/path1/"), "leaf_path");
+    assert_eq!(matched(&map, Method::GET, "/path2"), "branch_path");
+    assert_eq!(
+        matched(&map, Method::GET, "/any"),
+        "leaf_path_converter path=Str(\"any\")"
+    );
+    assert_eq!(
+        matched(&map, Method::GET, "/any/"),
+        "leaf_path_converter path=Str(\"any/\")"
+    );
+}
+
+#[test]
+fn werkzeug_weighting_methods_and_greedy() {
+    let map = Map::builder()
+        .route("/<int:value>", "int")
+        .unwrap()
+        .route("/<uuid:value>", "uuid")
+        .unwrap()
+        .route("GET /get", "a")
+        .unwrap()
+        .route("POST /post", "b")
+        .unwrap()
+        .route("/a-<b>-<c>", "greedy")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(
+        matched(&map, Method::GET, "/2b5b0911-fdcf-4dd2-921b-28ace88db8a0").starts_with("uuid ")
+    );
+    assert_eq!(matched(&map, Method::GET, "/7"), "int value=Int(7)");
+    // HEAD is answered by GET, not by POST.
+    assert_eq!(matched(&map, Method::HEAD, "/get"), "a");
+    assert_eq!(matched(&map, Method::HEAD, "/post"), "405 [OPTIONS, POST]");
+    // A newline is not part of a path (and the canonical path refuses it).
+    assert_eq!(matched(&map, Method::GET, "/get%0A"), "404");
+    assert_eq!(
+        matched(&map, Method::GET, "/a-b-c-d"),
+        "greedy b=Str(\"b-c\"),c=Str(\"d\")"
+    );
+    // A static rule ending in `/` redirects, as Werkzeug's SlashRequired,
+    // before a placeholder elsewhere is tried.
+    let map = Map::builder()
+        .route("GET /docs/", "docs")
+        .unwrap()
+        .route("GET /<name>", "name")
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(matched(&map, Method::GET, "/docs"), "redirect /docs/");
+    assert_eq!(
+        matched(&map, Method::POST, "/docs"),
+        "405 [GET, HEAD, OPTIONS]"
+    );
+}
+
+#[test]
+fn werkzeug_method_fallback_when_building() {
+    let map = Map::builder()
+        .route("GET /", "index")
+        .unwrap()
+        .route("GET /<name>", "hello_name")
+        .unwrap()
+        .route("POST /select", "hello_select")
+        .unwrap()
+        .route("GET /search_get", "search")
+        .unwrap()
+        .route("POST /search_post", "search")
+        .unwrap()
+        .build()
+        .unwrap();
+    let req = with_host("example.com");
+    let urls = map.urls(&req);
+    let none = Params::new();
+    assert_eq!(urls.url_for("index", &none).unwrap(), "/");
+    assert_eq!(
+        urls.url_for("hello_name", &Params::new().set("name", "foo"))
+            .unwrap(),
+        "/foo"
+    );
+    assert_eq!(urls.url_for("hello_select", &none).unwrap(), "/select");
+    assert_eq!(urls.url_for("search", &none).unwrap(), "/search_get");
+    assert_eq!(
+        urls.clone()
+            .method(Method::POST)
+            .url_for("search", &none)
+            .unwrap(),
+        "/search_post"
+    );
+    // A colon stays as it is (Werkzeug's protocol-joining bug).
+    assert_eq!(
+        urls.url_for("hello_name", &Params::new().set("name", "x:y"))
+            .unwrap(),
+        "/x:y"
+    );
+    assert_eq!(
+        urls.external(true)
+            .url_for("hello_name", &Params::new().set("name", "x:y"))
+            .unwrap(),
+        "http://example.com/x:y"
+    );
+}
