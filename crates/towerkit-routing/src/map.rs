@@ -17,8 +17,8 @@ use smallvec::SmallVec;
 use crate::converter::{Converter, ConverterFactory};
 use crate::error::MapError;
 use crate::pattern::{
-    decode, match_parts, parse_host, parse_path, push_encoded, weights, Capture, Converters, Part,
-    Segment, Var,
+    decode, match_parts, parse_host, parse_path, push_encoded, split_parts, weights, Capture,
+    Converters, Part, Segment, Var,
 };
 use crate::rule::Rule;
 
@@ -474,28 +474,13 @@ fn redirect_template(target: &str, vars: &[Var]) -> Result<Vec<Part>, String> {
             "redirect_to {target:?} is neither a path (`/…`) nor an http(s) URL"
         ));
     }
-    let mut parts = Vec::new();
-    let mut rest = target;
-    while let Some(open) = rest.find('<') {
-        if open > 0 {
-            parts.push(Part::Text(rest[..open].to_owned()));
-        }
-        let after = &rest[open + 1..];
-        let close = after
-            .find('>')
-            .ok_or_else(|| format!("`<` without `>` in redirect_to {target:?}"))?;
-        let name = after[..close].trim();
-        let v = vars
-            .iter()
+    split_parts(target, |inner| {
+        let name = inner.trim();
+        vars.iter()
             .position(|v| v.name == name)
-            .ok_or_else(|| format!("redirect_to names `<{name}>`, which the rule does not have"))?;
-        parts.push(Part::Var(v));
-        rest = &after[close + 1..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest.to_owned()));
-    }
-    Ok(parts)
+            .ok_or_else(|| format!("redirect_to names `<{name}>`, which the rule does not have"))
+    })
+    .map_err(|why| format!("redirect_to: {why}"))
 }
 
 fn var_names(rule: &Compiled) -> Vec<&str> {

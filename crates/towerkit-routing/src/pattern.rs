@@ -75,12 +75,11 @@ impl Converters<'_> {
     }
 }
 
-/// Splits `text` into text and `<conv(args):name>` placeholders, adding the
-/// placeholders to `vars`.
-fn parse_parts(
+/// Splits `text` into text and what stands between `<` and `>`, each
+/// placeholder made a part by `placeholder`.
+pub(crate) fn split_parts(
     text: &str,
-    vars: &mut Vec<Var>,
-    converters: &Converters<'_>,
+    mut placeholder: impl FnMut(&str) -> Result<usize, String>,
 ) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
     let mut rest = text;
@@ -92,7 +91,26 @@ fn parse_parts(
         let close = after
             .find('>')
             .ok_or_else(|| format!("`<` without `>` in {text:?}"))?;
-        let inner = &after[..close];
+        parts.push(Part::Var(placeholder(&after[..close])?));
+        rest = &after[close + 1..];
+    }
+    if rest.contains('>') {
+        return Err(format!("`>` without `<` in {text:?}"));
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_owned()));
+    }
+    Ok(parts)
+}
+
+/// Splits `text` into text and `<conv(args):name>` placeholders, adding the
+/// placeholders to `vars`.
+fn parse_parts(
+    text: &str,
+    vars: &mut Vec<Var>,
+    converters: &Converters<'_>,
+) -> Result<Vec<Part>, String> {
+    split_parts(text, |inner| {
         let (conv, args, name) = split_placeholder(inner)?;
         if vars.iter().any(|v| v.name == name) {
             return Err(format!("the placeholder `{name}` appears twice"));
@@ -103,16 +121,8 @@ fn parse_parts(
             converter,
             spec,
         });
-        parts.push(Part::Var(vars.len() - 1));
-        rest = &after[close + 1..];
-    }
-    if rest.contains('>') {
-        return Err(format!("`>` without `<` in {text:?}"));
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest.to_owned()));
-    }
-    Ok(parts)
+        Ok(vars.len() - 1)
+    })
 }
 
 /// `int(min=1):id` → (`int`, `min=1`, `id`); `id` → (`default`, ``, `id`).

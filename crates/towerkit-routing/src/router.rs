@@ -4,8 +4,6 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,7 +12,7 @@ use http::header::{HeaderValue, ALLOW, CONTENT_LENGTH};
 use http::{Method, Request, Response};
 use tower_service::Service;
 use towerkit_core::canonical::canonicalize;
-use towerkit_core::oneshot::{oneshot, Oneshot};
+use towerkit_core::oneshot::CallOrAnswer;
 use towerkit_core::{
     application_url, path_info, shift_path_segments, Body, BoxError, HttpException, OriginalUri,
     ScriptName,
@@ -260,7 +258,7 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if let Err(bad) = canonicalize(&mut req) {
-            return ResponseFuture::answered(HttpException::from(bad).response_for(&req));
+            return ResponseFuture::answer(HttpException::from(bad).response_for(&req));
         }
         let inner = &self.map.inner;
         let host = match inner.mode {
@@ -283,7 +281,7 @@ where
                 let Some(service) = self.services.get(rule).and_then(Option::clone) else {
                     // Built routers have a service for every rule that
                     // dispatches.
-                    return ResponseFuture::answered(
+                    return ResponseFuture::answer(
                         HttpException::internal_server_error().response_for(&req),
                     );
                 };
@@ -291,7 +289,7 @@ where
                 if let Some(at) = compiled.mount_at {
                     let mounted_at = ScriptName::of(&req).to_owned();
                     if !shift_path_segments(&mut req, at) {
-                        return ResponseFuture::answered(
+                        return ResponseFuture::answer(
                             HttpException::not_found().response_for(&req),
                         );
                     }
@@ -308,7 +306,7 @@ where
                     captures,
                     script_name,
                 });
-                ResponseFuture::routed(oneshot(service, req))
+                ResponseFuture::call(service, req)
             }
             Outcome::Redirect {
                 target,
@@ -328,16 +326,16 @@ where
                         location.push_str(query);
                     }
                 }
-                ResponseFuture::answered(
+                ResponseFuture::answer(
                     HttpException::permanent_redirect(&location).response_for(&req),
                 )
             }
-            Outcome::MethodNotAllowed(allowed) => ResponseFuture::answered(
+            Outcome::MethodNotAllowed(allowed) => ResponseFuture::answer(
                 HttpException::method_not_allowed(&allowed).response_for(&req),
             ),
-            Outcome::Options(allowed) => ResponseFuture::answered(options_response(&allowed)),
+            Outcome::Options(allowed) => ResponseFuture::answer(options_response(&allowed)),
             Outcome::NotFound => {
-                ResponseFuture::answered(HttpException::not_found().response_for(&req))
+                ResponseFuture::answer(HttpException::not_found().response_for(&req))
             }
         }
     }
@@ -356,55 +354,6 @@ fn options_response(allowed: &[Method]) -> Response<Body> {
     response
 }
 
-pin_project_lite::pin_project! {
-    /// The response future of [`Router`]: the endpoint's answer, or the
-    /// router's own (redirect, 404, 405, `OPTIONS`).
-    pub struct ResponseFuture<S: Service<R>, R> {
-        #[pin]
-        kind: Kind<S, R>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = KindProj]
-    enum Kind<S: Service<R>, R> {
-        Routed { #[pin] inner: Oneshot<S, R> },
-        Answered { response: Option<Response<Body>> },
-    }
-}
-
-impl<S: Service<R>, R> ResponseFuture<S, R> {
-    fn routed(inner: Oneshot<S, R>) -> Self {
-        ResponseFuture {
-            kind: Kind::Routed { inner },
-        }
-    }
-
-    fn answered(response: Response<Body>) -> Self {
-        ResponseFuture {
-            kind: Kind::Answered {
-                response: Some(response),
-            },
-        }
-    }
-}
-
-impl<S, R, B> Future for ResponseFuture<S, R>
-where
-    S: Service<R, Response = Response<B>>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Output = Result<Response<Body>, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Routed { inner } => inner.poll(cx).map_ok(|res| res.map(Body::new)),
-            KindProj::Answered { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                // Polled after it completed: nothing more will come.
-                None => Poll::Pending,
-            },
-        }
-    }
-}
+/// The response future of [`Router`]: the endpoint's answer, or the
+/// router's own (redirect, 404, 405, `OPTIONS`).
+pub type ResponseFuture<S, R> = CallOrAnswer<S, R>;
