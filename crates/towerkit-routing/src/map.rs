@@ -18,7 +18,7 @@ use crate::converter::{Converter, ConverterFactory};
 use crate::error::MapError;
 use crate::pattern::{
     decode, match_parts, parse_host, parse_path, push_encoded, split_parts, weights, Capture,
-    Converters, Part, Segment, Var,
+    Converters, Part, Segment, Var, ATTEMPTS,
 };
 use crate::rule::Rule;
 
@@ -334,6 +334,17 @@ fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
         };
         let host_vars = vars.len();
         let pattern = parse_path(&rule.path, &mut vars, &converters).map_err(&err)?;
+        if pattern
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Span(_)))
+            .count()
+            > 1
+        {
+            return Err(err(
+                "more than one placeholder spanning segments (`path`): where one ends would be a guess".into(),
+            ));
+        }
         let mount_at = match pattern.segments.last() {
             Some(Segment::Span(_)) if !pattern.trailing_slash => Some(pattern.segments.len() - 1),
             _ => None,
@@ -771,6 +782,8 @@ struct Walk<'a> {
     other_methods: SmallVec<[usize; 4]>,
     /// How many placeholders a rule has at most (the captures' capacity).
     max_vars: usize,
+    /// Converter attempts left (see [`ATTEMPTS`]).
+    budget: u32,
 }
 
 impl MapInner {
@@ -796,6 +809,7 @@ impl MapInner {
             captures: Vec::new(),
             other_methods: SmallVec::new(),
             max_vars: self.max_vars,
+            budget: ATTEMPTS,
         };
         let subdomain = match self.mode {
             HostMode::Subdomain => self.subdomain(q.host),
@@ -812,7 +826,7 @@ impl MapInner {
                     },
                     _ => q.host,
                 };
-                if !match_parts(parts, vars, text, &mut w.captures) {
+                if !match_parts(parts, vars, text, &mut w.captures, &mut w.budget) {
                     continue;
                 }
             }
@@ -945,7 +959,13 @@ impl MapInner {
             }
             for edge in &n.dynamics {
                 let mark = w.captures.len();
-                if match_parts(&edge.parts, &edge.vars, &text, &mut w.captures) {
+                if match_parts(
+                    &edge.parts,
+                    &edge.vars,
+                    &text,
+                    &mut w.captures,
+                    &mut w.budget,
+                ) {
                     if let Some(r) = self.walk(edge.child, i + 1, false, w) {
                         return Some(r);
                     }
@@ -980,6 +1000,18 @@ impl MapInner {
                     if last {
                         // Nothing left for what follows the span.
                         break;
+                    }
+                    // Parse the span's value only when what follows can
+                    // take the next segment.
+                    let child = &self.nodes[edge.child];
+                    let next = w.segments[end];
+                    let promising = match kinds {
+                        STATICS => lookup(&child.statics, next).is_some(),
+                        DYNAMICS => !child.dynamics.is_empty(),
+                        _ => !child.spans.is_empty(),
+                    };
+                    if !promising {
+                        continue;
                     }
                     if let Some(hit) = self.span_value(edge, &joined, w, |this, w| {
                         this.walk_kinds(edge.child, end, false, w, kinds)
@@ -1027,6 +1059,10 @@ impl MapInner {
         w: &mut Walk<'_>,
         then: impl FnOnce(&Self, &mut Walk<'_>) -> Option<Hit>,
     ) -> Option<Hit> {
+        if w.budget == 0 {
+            return None;
+        }
+        w.budget -= 1;
         let value = edge.var.converter.parse(text)?;
         if w.captures.capacity() == 0 {
             w.captures.reserve_exact(w.max_vars);

@@ -367,16 +367,24 @@ impl Capture {
     }
 }
 
+/// How many converter attempts one request may cost: matching backtracks
+/// (`<a>-<b>-<c>` against a segment of dashes, a `path` placeholder
+/// followed by more), and a request must not be able to make it slow. A
+/// walk that runs out matches nothing (404). Ordinary requests use a few.
+pub(crate) const ATTEMPTS: u32 = 1024;
+
 /// Matches `text` against `parts` (greedy, backtracking), pushing one
-/// capture per placeholder; on failure `out` is as it was.
+/// capture per placeholder; on failure `out` is as it was. Each converter
+/// attempt costs one of `budget`.
 pub(crate) fn match_parts(
     parts: &[Part],
     vars: &[Var],
     text: &str,
     out: &mut Vec<Capture>,
+    budget: &mut u32,
 ) -> bool {
     let mark = out.len();
-    if go(parts, vars, text, out) {
+    if go(parts, vars, text, out, budget) {
         true
     } else {
         out.truncate(mark);
@@ -384,21 +392,25 @@ pub(crate) fn match_parts(
     }
 }
 
-fn go(parts: &[Part], vars: &[Var], text: &str, out: &mut Vec<Capture>) -> bool {
+fn go(parts: &[Part], vars: &[Var], text: &str, out: &mut Vec<Capture>, budget: &mut u32) -> bool {
     let Some((first, rest)) = parts.split_first() else {
         return text.is_empty();
     };
     match first {
         Part::Text(t) => text
             .strip_prefix(t.as_str())
-            .is_some_and(|after| go(rest, vars, after, out)),
+            .is_some_and(|after| go(rest, vars, after, out, budget)),
         Part::Var(v) => {
             let converter = &vars[*v].converter;
-            let attempt = |end: usize, out: &mut Vec<Capture>| {
+            let attempt = |end: usize, out: &mut Vec<Capture>, budget: &mut u32| {
+                if *budget == 0 {
+                    return false;
+                }
+                *budget -= 1;
                 let candidate = &text[..end];
                 if let Some(value) = converter.parse(candidate) {
                     out.push(Capture::new(value, candidate));
-                    if go(rest, vars, &text[end..], out) {
+                    if go(rest, vars, &text[end..], out, budget) {
                         return true;
                     }
                     out.pop();
@@ -406,16 +418,16 @@ fn go(parts: &[Part], vars: &[Var], text: &str, out: &mut Vec<Capture>) -> bool 
                 false
             };
             match rest.first() {
-                None => attempt(text.len(), out),
+                None => attempt(text.len(), out, budget),
                 Some(Part::Text(next)) => {
                     // Longest first: every place the next text occurs.
                     let ends: Vec<usize> =
                         text.match_indices(next.as_str()).map(|(i, _)| i).collect();
-                    ends.into_iter().rev().any(|end| attempt(end, out))
+                    ends.into_iter().rev().any(|end| attempt(end, out, budget))
                 }
                 Some(Part::Var(_)) => {
                     let ends: Vec<usize> = text.char_indices().map(|(i, _)| i).skip(1).collect();
-                    ends.into_iter().rev().any(|end| attempt(end, out))
+                    ends.into_iter().rev().any(|end| attempt(end, out, budget))
                 }
             }
         }
@@ -498,11 +510,23 @@ mod tests {
         let mut vars = Vec::new();
         let parts = parse_parts("<a>-<int:b>", &mut vars, &Converters { own: &own }).unwrap();
         let mut out = Vec::new();
-        assert!(match_parts(&parts, &vars, "x-y-3", &mut out));
+        assert!(match_parts(
+            &parts,
+            &vars,
+            "x-y-3",
+            &mut out,
+            &mut ATTEMPTS.clone()
+        ));
         assert_eq!(out[0].text(), "x-y");
         assert_eq!(out[1].value, Value::Int(3));
         out.clear();
-        assert!(!match_parts(&parts, &vars, "x-y", &mut out));
+        assert!(!match_parts(
+            &parts,
+            &vars,
+            "x-y",
+            &mut out,
+            &mut ATTEMPTS.clone()
+        ));
         assert!(out.is_empty());
     }
 }

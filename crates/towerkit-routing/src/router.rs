@@ -132,7 +132,12 @@ impl RouteMatch {
 ///   that does not match `404`, a rule ending in `/` asked without it
 ///   `308` to the slashed URL (query kept), all rendered by `Accept`;
 /// - every redirect is an absolute URL built from the request: scheme,
-///   host and `ScriptName` after proxy-fix.
+///   host and `ScriptName` after proxy-fix;
+/// - matching backtracks (`<a>-<b>`, a `path` placeholder followed by
+///   more), at most 1,024 converter attempts a request: a path that would
+///   need more (thousands of segments under a `path` placeholder followed
+///   by another, a segment of thousands of dashes for `<a>-<b>-<c>`) gets
+///   404 rather than the time of every split.
 ///
 /// Generic over the request body and the services' response bodies; the
 /// response is a [`Body`].

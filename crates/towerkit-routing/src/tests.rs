@@ -995,3 +995,38 @@ fn werkzeug_method_fallback_when_building() {
         "http://example.com/x:y"
     );
 }
+
+#[test]
+fn backtracking_a_request_can_cause_is_bounded() {
+    // Three placeholders split by dashes against a segment of dashes, and a
+    // path placeholder followed by a placeholder, against thousands of
+    // segments: each match gives up after a bounded number of attempts
+    // (ATTEMPTS) and answers 404, rather than trying every split.
+    let map = Map::builder()
+        .route("/<a>-<b>-<c>x", "dashes")
+        .unwrap()
+        .route("/p/<path:p>/<int:n>/end", "span")
+        .unwrap()
+        .build()
+        .unwrap();
+    let dashes = format!("/{}", "-".repeat(4000));
+    assert_eq!(matched(&map, Method::GET, &dashes), "404");
+    let segments = format!("/p{}", "/1".repeat(3000));
+    assert_eq!(matched(&map, Method::GET, &segments), "404");
+    // Ordinary requests are far below the bound.
+    assert_eq!(
+        matched(&map, Method::GET, "/a-b-cx"),
+        "dashes a=Str(\"a\"),b=Str(\"b\"),c=Str(\"c\")"
+    );
+    assert_eq!(
+        matched(&map, Method::GET, "/p/x/y/7/end"),
+        "span p=Str(\"x/y\"),n=Int(7)"
+    );
+    // Two spans in one rule are refused: where one ends would be a guess.
+    let err = Map::builder()
+        .route("/<path:a>/<path:b>", "x")
+        .unwrap()
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("more than one"), "{err}");
+}
