@@ -180,7 +180,7 @@ fn towerkit_router() -> Router<TowerkitOk> {
             .expect("a valid rule");
     }
     let map = map.build().expect("the rules compile");
-    let mut router = Router::new(map);
+    let mut router = Router::builder(map);
     for i in 0..ROUTES.len() {
         router = router.endpoint(endpoint(i), TOWERKIT_OK);
     }

@@ -178,7 +178,7 @@ fn api(hub: Hub) -> Result<BoxApp, BoxError> {
         .build()?;
     let list = hub.clone();
     let one = hub.clone();
-    let router = Router::new(map)
+    let router = Router::builder(map)
         .endpoint(
             "devices",
             endpoint(move |req| {

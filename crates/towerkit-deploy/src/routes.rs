@@ -149,7 +149,7 @@ pub(crate) fn routes(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigErro
             .children
             .push(Node::new(table[row].clone(), children));
     }
-    let mut router = Router::new(map);
+    let mut router = Router::builder(map);
     for (endpoint, (app, _)) in services {
         router = router.endpoint(endpoint, app);
     }

@@ -409,7 +409,7 @@ fn port_of(host: &str) -> &str {
 ///     let url = url_for(&req, "device", &Params::new().set("id", 7))?;
 ///     Ok::<_, BoxError>(Response::new(Body::from(url)))
 /// });
-/// let router = Router::new(map).endpoint("index", index.clone()).endpoint("device", index);
+/// let router = Router::builder(map).endpoint("index", index.clone()).endpoint("device", index);
 /// let mut client = TestClient::new(router.build().unwrap());
 /// assert_eq!(client.get("/").send().await.unwrap().text(), "/devices/7");
 /// # });

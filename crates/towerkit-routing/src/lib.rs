@@ -22,7 +22,7 @@
 //!     Ok::<_, BoxError>(Response::new(Body::from(format!("device {id}, next {next}"))))
 //! });
 //! let list = handler(|_req: Request<Body>| async { Ok::<_, BoxError>(Response::new(Body::from("all"))) });
-//! let router = Router::new(map)
+//! let router = Router::builder(map)
 //!     .endpoint("devices", tower::util::BoxCloneSyncService::new(list))
 //!     .endpoint("device", tower::util::BoxCloneSyncService::new(device))
 //!     .build()?;

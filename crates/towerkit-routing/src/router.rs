@@ -183,8 +183,7 @@ impl<S> fmt::Debug for RouterBuilder<S> {
 
 impl<S> Router<S> {
     /// Starts a router over `map`; give each endpoint its service.
-    #[allow(clippy::new_ret_no_self)]
-    pub fn new(map: Map) -> RouterBuilder<S> {
+    pub fn builder(map: Map) -> RouterBuilder<S> {
         RouterBuilder {
             map,
             endpoints: Vec::new(),

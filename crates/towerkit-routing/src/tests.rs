@@ -35,7 +35,7 @@ fn show() -> App {
 
 fn router(map: MapBuilder) -> Router<App> {
     let map = map.build().unwrap();
-    let mut router = Router::new(map.clone());
+    let mut router = Router::builder(map.clone());
     for endpoint in map.endpoints() {
         router = router.endpoint(endpoint, show());
     }
@@ -719,7 +719,7 @@ async fn url_for_inside_a_mounted_router_keeps_the_router_mount() {
             url
         ))))
     }));
-    let router: Router<App> = Router::new(map)
+    let router: Router<App> = Router::builder(map)
         .endpoint("static", inner)
         .endpoint("index", show())
         .build()
@@ -760,15 +760,15 @@ fn the_rule_table_is_in_matching_order() {
 #[test]
 fn a_router_needs_a_service_for_each_endpoint() {
     let map = Map::builder().route("/a", "a").unwrap().build().unwrap();
-    let missing = Router::<App>::new(map.clone()).build().unwrap_err();
+    let missing = Router::<App>::builder(map.clone()).build().unwrap_err();
     assert!(missing.to_string().contains("no service"), "{missing}");
-    let unknown = Router::new(map.clone())
+    let unknown = Router::builder(map.clone())
         .endpoint("a", show())
         .endpoint("b", show())
         .build()
         .unwrap_err();
     assert!(unknown.to_string().contains("no rule"), "{unknown}");
-    let twice = Router::new(map)
+    let twice = Router::builder(map)
         .endpoint("a", show())
         .endpoint("a", show())
         .build()
@@ -783,7 +783,7 @@ async fn bodies_are_generic() {
     let svc = tower::service_fn(|_req: Request<String>| async {
         Ok::<_, Infallible>(Response::new(String::from("hi")))
     });
-    let mut router = Router::new(map).endpoint("i", svc).build().unwrap();
+    let mut router = Router::builder(map).endpoint("i", svc).build().unwrap();
     let res =
         tower::ServiceExt::oneshot(&mut router, Request::get("/").body(String::new()).unwrap())
             .await
