@@ -41,6 +41,10 @@ pub(crate) fn register(registry: &mut Registry) {
     });
     registry.composite("urlmap", urlmap);
     registry.composite("cascade", cascade);
+    // Rules name other sections, as a composite's keys do; the issue and
+    // the book write it as an app.
+    registry.app("routes", crate::routes::routes);
+    registry.composite("routes", crate::routes::routes);
     registry.app("urlparser", urlparser);
     registry.app("static", serve_static);
     registry.filter("http-exceptions", http_exceptions);
