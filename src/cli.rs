@@ -182,25 +182,51 @@ fn serve(
     runtime.block_on(async move {
         let options = deployment.server.clone();
         let mut listeners = options.listeners(&listen);
+        let mut handed_down = Vec::new();
         if !inherited.is_empty() {
-            // The sockets handed down take the place of `listen` (and of
-            // `--listen`); addresses `[server] tls` names of its own are
+            if !listen.is_empty() {
+                tracing::warn!(
+                    "--listen is ignored: sockets were handed down by socket activation"
+                );
+            }
+            // The sockets handed down take the place of `listen`; named
+            // `https` (or `tls`) they speak TLS and take the place of
+            // `[server] tls` addresses of its own too, which are otherwise
             // still bound.
-            let replaced = if listen.is_empty() {
+            let named_tls = inherited.iter().any(|socket| socket.is_tls());
+            let replaced = if named_tls {
+                listeners.len()
+            } else if listen.is_empty() {
                 options.listen.len()
             } else {
                 listen.len()
             };
             listeners.drain(..replaced.min(listeners.len()));
+            let tls = options.tls.as_ref().map(|tls| tls.config.clone());
+            for socket in inherited {
+                let speaks_tls = if named_tls {
+                    socket.is_tls()
+                } else {
+                    options.listen_tls().is_some()
+                };
+                let tls = if speaks_tls { tls.clone() } else { None };
+                if speaks_tls && tls.is_none() {
+                    eprintln!(
+                        "towerkit: a socket handed down is named for TLS, but [server] has no tls"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                handed_down.push((socket.listener, tls));
+            }
             eprintln!(
                 "towerkit: serving on {} socket(s) handed down by socket activation",
-                inherited.len()
+                handed_down.len()
             );
         }
-        let builder = inherited
+        let builder = handed_down
             .into_iter()
-            .fold(Server::builder(), |builder, socket| {
-                builder.inherit(socket, options.listen_tls())
+            .fold(Server::builder(), |builder, (socket, tls)| {
+                builder.inherit(socket, tls)
             });
         let builder = listeners
             .into_iter()
@@ -224,12 +250,16 @@ fn serve(
             eprintln!("towerkit: listening on {url}");
         }
         let scrapes = match options.metrics {
-            Some(addr) => match metrics::start(addr).await {
+            Some(addr) => match metrics::start(addr, options.reuse_port).await {
                 Ok((scrapes, scrape)) => {
                     for url in scrapes.urls() {
                         eprintln!("towerkit: metrics at {url}/metrics");
                     }
-                    Some(tokio::spawn(scrapes.serve(scrape)))
+                    // Scraped until the server is done, drain and grace
+                    // included.
+                    Some(tokio::spawn(
+                        scrapes.serve_with_shutdown(scrape, std::future::pending()),
+                    ))
                 }
                 Err(err) => {
                     eprintln!("towerkit: {err}");
@@ -336,8 +366,11 @@ impl Reloads {
             || new.shutdown_grace != self.options.shutdown_grace
             || new.drain_delay != self.options.drain_delay
             || new.reuse_port != self.options.reuse_port
+            || new.metrics != self.options.metrics
         {
-            tracing::warn!("[server] listeners and limits changed: they take effect on restart");
+            tracing::warn!(
+                "[server] listeners and limits, or [metrics], changed: they take effect on restart"
+            );
         }
         self.reloader.replace(deployment.app);
         ::metrics::counter!("towerkit_reloads_total", "result" => "ok").increment(1);

@@ -178,6 +178,9 @@ fn instances_replaced_one_at_a_time_under_load_lose_nothing() {
     assert!(requests > 1000, "{report}");
     assert!(!report.contains("Socket errors"), "{report}");
     assert!(!report.contains("Non-2xx"), "{report}");
+    // nginx met no closed connection and retried nothing.
+    let errors = nginx.error_log();
+    assert!(!errors.contains("[error]"), "{errors}");
     // Every visit answered, each one more than the last: no session lost.
     assert!(counts.len() > 50, "{} visits", counts.len());
     for (i, n) in counts.iter().enumerate() {
@@ -206,7 +209,7 @@ fn health_answers_for_the_store_and_says_draining_before_the_end() {
         text.contains("unavailable\r\n") || text.contains("unavailable\n"),
         "{text}"
     );
-    assert!(text.contains("filter.sessions: "), "{text}");
+    assert!(text.ends_with("unavailable\nfilter.sessions\n"), "{text}");
     redis.restart();
     assert_eq!(curl(&["-s", &health]), "ready\n");
 
@@ -224,6 +227,49 @@ fn health_answers_for_the_store_and_says_draining_before_the_end() {
     assert!(text.contains("\r\nconnection: close\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\n1\n"), "{text}");
     assert!(server.wait().success());
+}
+
+#[test]
+fn metrics_are_served_while_draining_and_a_second_signal_cuts_it_short() {
+    let metrics_port = common::free_port();
+    let stack = Stack::new(&format!(
+        "[server]\ndrain_delay = \"60s\"\n[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n\
+         [app.main]\nuse = \"text\"\n"
+    ));
+    let mut server = stack.serve();
+    let scrape = format!("http://127.0.0.1:{metrics_port}/metrics");
+    assert_eq!(common::status(&[&scrape]), "200");
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_for_log("draining"), "{:?}", server.stderr());
+    // Still scraped while it drains.
+    assert_eq!(common::status(&[&scrape]), "200");
+    // Ctrl-C: the rest of the minute is skipped (wait gives up after 30 s).
+    server.signal(libc::SIGINT);
+    assert!(server.wait().success());
+    assert!(server.wait_for_log("the drain is cut short"));
+}
+
+#[test]
+fn health_asks_only_the_stores_the_served_stack_uses() {
+    // A session filter nothing serves, on a Redis nobody runs.
+    let dead = common::free_port();
+    let stack = Stack::new(&format!(
+        r#"
+[composite.main]
+use = "urlmap"
+"/health" = "health"
+
+[app.health]
+use = "health"
+
+[filter.old_sessions]
+use = "session"
+store = "redis"
+url = "redis://127.0.0.1:{dead}/0"
+"#
+    ));
+    let server = stack.serve();
+    assert_eq!(curl(&["-s", &server.url("/health")]), "ready\n");
 }
 
 #[test]
@@ -382,5 +428,44 @@ body = "hello\n"
     assert_eq!(
         common::status(&[&format!("http://127.0.0.1:{metrics_port}/other")]),
         "404"
+    );
+}
+
+#[test]
+fn sockets_named_for_tls_need_a_certificate() {
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tls = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stack = Stack::new("[app.main]\nuse = \"text\"\n");
+    let (a, b) = (plain.as_raw_fd(), tls.as_raw_fd());
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(r#"LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=http:https exec "$0" "$@""#)
+        .arg(common::towerkit().get_program())
+        .args(["serve", &stack.config.display().to_string()])
+        .stdin(Stdio::null());
+    // SAFETY: only dup and dup2 between fork and exec; each socket is
+    // copied aside first, so that neither is overwritten by the other's
+    // move to 3 or 4.
+    unsafe {
+        command.pre_exec(move || {
+            let moved_a = libc::dup(a);
+            let moved_b = libc::dup(b);
+            if moved_a < 0
+                || moved_b < 0
+                || libc::dup2(moved_a, 3) < 0
+                || libc::dup2(moved_b, 4) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().expect("towerkit ran");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a socket handed down is named for TLS, but [server] has no tls"),
+        "{err}"
     );
 }

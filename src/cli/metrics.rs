@@ -1,6 +1,6 @@
 //! `[metrics]`: a Prometheus recorder for everything the stack counts
 //! through the `metrics` facade (the server's requests and connections,
-//! session store errors, login throttle refusals, reloads), served in the
+//! session store errors, reloads), served in the
 //! Prometheus text format at `/metrics` on a listener of its own.
 
 use std::convert::Infallible;
@@ -21,7 +21,9 @@ use crate::server::Server;
 
 /// Installs the Prometheus recorder (before the server starts counting)
 /// and binds the metrics listener; the returned server answers scrapes.
-pub(crate) async fn start(addr: SocketAddr) -> Result<(Server, Scrape), String> {
+/// With `reuse_port`, the listener is bound with `SO_REUSEPORT` as the
+/// server's are, so that a new process can start beside this one.
+pub(crate) async fn start(addr: SocketAddr, reuse_port: bool) -> Result<(Server, Scrape), String> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full("towerkit_http_request_duration_seconds".to_owned()),
@@ -41,6 +43,7 @@ pub(crate) async fn start(addr: SocketAddr) -> Result<(Server, Scrape), String> 
     });
     let server = Server::builder()
         .listen(addr)
+        .reuse_port(reuse_port)
         .bind()
         .await
         .map_err(|err| format!("[metrics] listen: {err}"))?;

@@ -389,6 +389,11 @@ impl Nginx {
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
+
+    /// What nginx wrote to its error log so far (upstream failures, retries).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("error.log")).unwrap_or_default()
+    }
 }
 
 impl Drop for Nginx {

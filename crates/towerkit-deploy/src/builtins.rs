@@ -36,9 +36,7 @@ use crate::ConfigError;
 pub(crate) fn register(registry: &mut Registry) {
     registry.app("text", text);
     registry.app("echo", |_| Ok(boxed_app(Echo)));
-    registry.app("health", |section| {
-        Ok(boxed_app(Health::new(section.readiness().clone())))
-    });
+    registry.app("health", health);
     registry.composite("urlmap", urlmap);
     registry.composite("cascade", cascade);
     // Rules name other sections, as a composite's keys do; the issue and
@@ -62,6 +60,19 @@ pub(crate) fn register(registry: &mut Registry) {
         .provides("recursive", "recursive");
     registry.filter("error-documents", error_documents);
     registry.filter("access-log", access_log);
+}
+
+/// `use = "health"`: `timeout` (default 2s), the longest a store's check
+/// is waited for. Asks every store of the served stack.
+fn health(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
+    let mut health = Health::new(section.readiness().clone());
+    if let Some(timeout) = section.get::<HumanDuration>("timeout")? {
+        if timeout.0.is_zero() {
+            return Err(section.error("timeout", "a check needs some time: e.g. \"2s\""));
+        }
+        health = health.timeout(timeout.0);
+    }
+    Ok(boxed_app(health))
 }
 
 /// `use = "access-log"`: `path` (default: stderr). Apache combined format;

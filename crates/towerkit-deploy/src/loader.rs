@@ -57,7 +57,9 @@ pub(crate) fn load(
     }
     let (app, tree) = loader.target(&server.serve, reference)?;
 
-    // Every section is checked, served or not.
+    // Every section is checked, served or not; what those not served
+    // register for health checks is set aside with them.
+    loader.readiness = Readiness::new();
     let mut unused = Vec::new();
     for &(kind, name) in &doc.order {
         let done = match kind {

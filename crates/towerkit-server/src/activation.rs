@@ -12,6 +12,10 @@
 //! - `LISTEN_PID` names the process they are meant for, so that a child
 //!   that inherits the environment does not take them too.
 //!
+//! - `LISTEN_FDNAMES`, if given, names them (`FileDescriptorName=` in a
+//!   socket unit), colon-separated: a socket named `https` or `tls` is
+//!   meant to speak TLS.
+//!
 //! [`listen_fds`] takes them once, checks that each is a listening TCP
 //! socket, and clears the variables.
 //!
@@ -23,7 +27,7 @@
 //! let inherited = activation::listen_fds()?;
 //! let server = inherited
 //!     .into_iter()
-//!     .fold(Server::builder(), |builder, socket| builder.inherit(socket, None))
+//!     .fold(Server::builder(), |builder, socket| builder.inherit(socket.listener, None))
 //!     .bind()
 //!     .await?;
 //! # Ok(()) }
@@ -35,6 +39,22 @@ use std::net::TcpListener;
 /// The first inherited descriptor (`SD_LISTEN_FDS_START`).
 const FIRST_FD: i32 = 3;
 
+/// A listening socket handed down.
+#[derive(Debug)]
+pub struct Inherited {
+    /// The socket, non-blocking and closed on exec.
+    pub listener: TcpListener,
+    /// Its name in `LISTEN_FDNAMES`, if the supervisor gave one.
+    pub name: Option<String>,
+}
+
+impl Inherited {
+    /// Whether its name says it speaks TLS (`https` or `tls`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.name.as_deref(), Some("https" | "tls"))
+    }
+}
+
 /// Takes the listening sockets this process was given by socket
 /// activation: none when `LISTEN_FDS` is unset, or `LISTEN_PID` names
 /// another process. The variables are cleared, so that programs this
@@ -43,9 +63,10 @@ const FIRST_FD: i32 = 3;
 ///
 /// An inherited descriptor that is not a listening TCP socket is an error
 /// naming it: serving on the wrong socket would go unnoticed.
-pub fn listen_fds() -> io::Result<Vec<TcpListener>> {
+pub fn listen_fds() -> io::Result<Vec<Inherited>> {
     let count = std::env::var("LISTEN_FDS").ok();
     let pid = std::env::var("LISTEN_PID").ok();
+    let names = std::env::var("LISTEN_FDNAMES").ok();
     std::env::remove_var("LISTEN_FDS");
     std::env::remove_var("LISTEN_PID");
     std::env::remove_var("LISTEN_FDNAMES");
@@ -57,14 +78,21 @@ pub fn listen_fds() -> io::Result<Vec<TcpListener>> {
             return Ok(Vec::new());
         }
     }
-    let count: i32 = count.trim().parse().map_err(|_| {
+    let count: u16 = count.trim().parse().map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("LISTEN_FDS=`{count}` is not a number of sockets"),
         )
     })?;
-    (FIRST_FD..FIRST_FD.saturating_add(count))
-        .map(inherit)
+    let mut names = names.as_deref().unwrap_or("").split(':');
+    (FIRST_FD..FIRST_FD + i32::from(count))
+        .map(|fd| {
+            let name = names.next().filter(|name| !name.is_empty());
+            inherit(fd).map(|listener| Inherited {
+                listener,
+                name: name.map(str::to_owned),
+            })
+        })
         .collect()
 }
 

@@ -176,6 +176,13 @@ where
         };
         if let Err(err) = ended {
             tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
+            // A head hyper could not parse: hyper answered it (400, 414,
+            // 431) without the stack.
+            if err.is_parse() || err.is_parse_too_large() {
+                if let Some(metrics) = &shared.metrics {
+                    metrics.refused_unread();
+                }
+            }
         }
         // Parked: the next round waits for the next request (or sees the
         // shutdown at once). Anything else ended the connection.

@@ -5,7 +5,7 @@
 //!
 //! | name | kind | what |
 //! | --- | --- | --- |
-//! | `towerkit_http_requests_total{status="2xx"}` | counter | answered requests, by status class |
+//! | `towerkit_http_requests_total{status="2xx"}` | counter | answered requests, by status class (heads hyper refused to parse count as 4xx) |
 //! | `towerkit_http_request_duration_seconds` | histogram | from a request's head read to its response's head ready |
 //! | `towerkit_http_requests_in_flight` | gauge | requests called and not yet answered (HTTP/2 streams included) |
 //! | `towerkit_connections_open` | gauge | open client connections |
@@ -85,5 +85,11 @@ impl ServerMetrics {
         self.duration.record(started.elapsed().as_secs_f64());
         let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
         self.requests[class].increment(1);
+    }
+
+    /// A request head hyper refused to read (malformed, too large): hyper
+    /// answered it with a 4xx.
+    pub(crate) fn refused_unread(&self) {
+        self.requests[3].increment(1);
     }
 }

@@ -3,6 +3,7 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -259,7 +260,10 @@ impl Server {
             .collect()
     }
 
-    /// Serves `service` until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Serves `service` until SIGINT or SIGTERM, then shuts down gracefully
+    /// (see [`serve_with_shutdown`](Server::serve_with_shutdown)). A second
+    /// signal hurries it: what is left of the drain delay is skipped, and
+    /// during the grace the open connections are closed at once.
     pub async fn serve<S, B>(self, service: S) -> io::Result<()>
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
@@ -268,7 +272,7 @@ impl Server {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.serve_with_shutdown(service, shutdown_signal()).await
+        self.run(service, shutdown_signal(), true).await
     }
 
     /// Serves `service` until `signal` completes, then: stops accepting
@@ -277,6 +281,20 @@ impl Server {
     /// current request (HTTP/2: GOAWAY), gives them the grace period, and
     /// closes what is left.
     pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> io::Result<()>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError> + Send,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        F: Future<Output = ()>,
+    {
+        self.run(service, signal, false).await
+    }
+
+    /// Serves until `signal`; with `signals`, a second SIGINT or SIGTERM
+    /// hurries the shutdown.
+    async fn run<S, B, F>(self, service: S, signal: F, signals: bool) -> io::Result<()>
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
@@ -318,25 +336,40 @@ impl Server {
         tokio::pin!(pause);
         let mut paused = false;
         let mut permit: Option<OwnedSemaphorePermit> = None;
+        // The signal, then the drain delay; what it gives back completes on
+        // a second signal (never, without `signals`).
         let signal = async {
             signal.await;
+            let mut hurry: Pin<Box<dyn Future<Output = ()> + Send>> = if signals {
+                Box::pin(shutdown_signal())
+            } else {
+                Box::pin(std::future::pending())
+            };
             if !self.drain_delay.is_zero() {
                 shared.shutdown.begin_draining();
                 tracing::info!(delay = ?self.drain_delay, "draining: still serving, health checks answer 503");
-                tokio::time::sleep(self.drain_delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(self.drain_delay) => {}
+                    () = &mut hurry => {
+                        tracing::info!("a second signal: the drain is cut short");
+                        hurry = Box::pin(std::future::ready(()));
+                    }
+                }
             }
+            // Not awaited here: the grace awaits it.
+            Some(hurry)
         };
         tokio::pin!(signal);
-        loop {
+        let hurry = loop {
             tokio::select! {
                 biased;
-                () = &mut signal => break,
+                hurry = &mut signal => break hurry,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 () = &mut pause, if paused => paused = false,
                 acquired = permits.clone().acquire_owned(), if permit.is_none() => {
                     permit = acquired.ok();
                     if permit.is_none() {
-                        break;
+                        break None;
                     }
                     if permits.available_permits() == 0 {
                         tracing::warn!(max_connections = limits.max_connections, "at the connection limit: accepting pauses");
@@ -368,7 +401,7 @@ impl Server {
                     }
                 }
             }
-        }
+        };
 
         // Closing the listening sockets: from now on connections are refused.
         // Connections are told before the line is logged, so that whoever
@@ -386,6 +419,15 @@ impl Server {
             }
             () = tokio::time::sleep(self.shutdown_grace) => {
                 tracing::warn!(open = connections.len(), "grace period over: closing the connections still open");
+                connections.abort_all();
+            }
+            () = async {
+                match hurry {
+                    Some(hurry) => hurry.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::warn!(open = connections.len(), "a second signal: closing the connections still open");
                 connections.abort_all();
             }
         }

@@ -273,7 +273,9 @@ where
             activity.upgraded();
         }
         if let Some(metered) = this.metered.take() {
-            metered.metrics.answered(metered.started, Some(response.status()));
+            metered
+                .metrics
+                .answered(metered.started, Some(response.status()));
         }
         // Draining (see `Builder::drain_delay`): each HTTP/1 connection is
         // retired by its next response, which says so, rather than closed

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Method, Request, Response, StatusCode};
@@ -42,9 +43,16 @@ impl Readiness {
         Readiness::default()
     }
 
-    /// Adds a check under `name` (the section or part it stands for).
+    /// Adds a check under `name` (the section or part it stands for); a
+    /// check already under that name is replaced, so that a part built
+    /// twice is asked once.
     pub fn add(&self, name: impl Into<String>, check: Arc<dyn Check>) {
-        self.lock().push((name.into(), check));
+        let name = name.into();
+        let mut checks = self.lock();
+        match checks.iter_mut().find(|(named, _)| *named == name) {
+            Some(entry) => entry.1 = check,
+            None => checks.push((name, check)),
+        }
     }
 
     /// The names of the checks, in the order they were added.
@@ -52,15 +60,42 @@ impl Readiness {
         self.lock().iter().map(|(name, _)| name.clone()).collect()
     }
 
-    /// Runs every check, one after the other; each name with its answer.
-    pub async fn run(&self) -> Vec<(String, Result<(), String>)> {
+    /// Runs every check at once, each for at most `timeout`; each name
+    /// with its answer, in the order they were added.
+    pub async fn run(&self, timeout: Duration) -> Vec<(String, Result<(), String>)> {
         let checks = self.lock().clone();
-        let mut answers = Vec::with_capacity(checks.len());
-        for (name, check) in checks {
-            let answer = check.check().await;
-            answers.push((name, answer));
-        }
-        answers
+        let mut pending: Vec<_> = checks
+            .iter()
+            .map(|(_, check)| Some(Box::pin(tokio::time::timeout(timeout, check.check()))))
+            .collect();
+        let mut answers: Vec<Option<Result<(), String>>> = vec![None; checks.len()];
+        std::future::poll_fn(|cx| {
+            let mut done = true;
+            for (slot, answer) in pending.iter_mut().zip(answers.iter_mut()) {
+                let Some(future) = slot else { continue };
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(result) => {
+                        *answer = Some(
+                            result.unwrap_or_else(|_| Err(format!("no answer within {timeout:?}"))),
+                        );
+                        *slot = None;
+                    }
+                    Poll::Pending => done = false,
+                }
+            }
+            if done {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        drop(pending);
+        checks
+            .iter()
+            .zip(answers)
+            .map(|((name, _), answer)| (name.clone(), answer.unwrap_or(Ok(()))))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Named>> {
@@ -78,8 +113,12 @@ impl Readiness {
 /// - `503 draining` once the server is on its way out (its `drain_delay`
 ///   began, or shutdown did), so that a balancer that asks sends new
 ///   requests elsewhere while this process finishes what it has;
-/// - `503 unavailable` naming each check that failed and why, with
-///   `Retry-After: 5`.
+/// - `503 unavailable` naming each check that failed (why is logged, not
+///   told to whoever asks), with `Retry-After: 5`.
+///
+/// The checks run at once, each for at most [`timeout`](Health::timeout)
+/// (default 2 seconds), so that a balancer gets an answer within its own
+/// check's timeout even when a store hangs.
 ///
 /// Answers are never cached (`Cache-Control: no-store`); methods other
 /// than GET and HEAD get 405.
@@ -91,15 +130,36 @@ impl Readiness {
 /// let health = Health::new(readiness);
 /// # let _ = health;
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Health {
     readiness: Readiness,
+    timeout: Duration,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health::new(Readiness::new())
+    }
 }
 
 impl Health {
+    /// The longest a check is waited for, unless set with
+    /// [`timeout`](Health::timeout).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// A health app asking `readiness`.
     pub fn new(readiness: Readiness) -> Self {
-        Health { readiness }
+        Health {
+            readiness,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// How long a check is waited for before it counts as failed.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -158,11 +218,13 @@ impl<B> Service<Request<B>> for Health {
             return Box::pin(std::future::ready(Ok(response)));
         }
         let readiness = self.readiness.clone();
+        let timeout = self.timeout;
         Box::pin(async move {
             let mut failed = String::new();
-            for (name, answer) in readiness.run().await {
+            for (name, answer) in readiness.run(timeout).await {
                 if let Err(why) = answer {
-                    let _ = writeln!(failed, "{name}: {why}");
+                    tracing::debug!(check = %name, "health check failed: {why}");
+                    let _ = writeln!(failed, "{name}");
                 }
             }
             Ok(if failed.is_empty() {
@@ -213,11 +275,37 @@ mod tests {
         readiness.add("tickets", Arc::new(Down));
         let response = client.get("/").send().await.unwrap();
         assert_eq!(response.status(), 503);
-        assert_eq!(
-            response.text(),
-            "unavailable\ntickets: connection refused\n"
-        );
+        assert_eq!(response.text(), "unavailable\ntickets\n");
         assert_eq!(response.header("retry-after"), Some("5"));
+    }
+
+    struct Hangs;
+
+    impl Check for Hangs {
+        fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_run_at_once_and_a_hung_one_times_out() {
+        let readiness = Readiness::new();
+        readiness.add("a", Arc::new(Hangs));
+        readiness.add("b", Arc::new(Hangs));
+        readiness.add("c", Arc::new(Up));
+        // Added twice: asked once.
+        readiness.add("a", Arc::new(Hangs));
+        let started = tokio::time::Instant::now();
+        let answers = readiness.run(Duration::from_secs(2)).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(2),
+            "not one after the other"
+        );
+        let names: Vec<_> = answers.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert_eq!(answers[0].1, Err("no answer within 2s".to_owned()));
+        assert_eq!(answers[2].1, Ok(()));
     }
 
     #[tokio::test]
