@@ -12,6 +12,7 @@
 //! | `REMOTE_ADDR`, `SERVER_NAME/PORT`, `wsgi.url_scheme` | [`ConnectionInfo`] |
 //! | `REMOTE_USER`, `AUTH_TYPE` | [`RemoteUser`] |
 //! | (the server is stopping: end long-lived responses) | [`Shutdown`] |
+//! | (where the request was routed, for metrics) | [`RouteLabel`] |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -348,5 +349,38 @@ mod tests {
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
         assert_eq!(client_addr(&req), Some(peer));
+    }
+}
+
+/// Where a request was routed, named for the server's metrics (a label of
+/// `towerkit_http_requests_total`): urlmap names the mount it chose, the
+/// router the rule that matched, and the innermost one wins.
+///
+/// The server puts one in a request's extensions only when it counts
+/// requests: elsewhere [`RouteLabel::set`] finds none and does nothing, at
+/// the cost of one extension lookup. Names come from the stack's
+/// configuration (mount prefixes, rule patterns), never from the request,
+/// so that the number of series stays bounded.
+#[derive(Clone, Debug, Default)]
+pub struct RouteLabel(Arc<std::sync::Mutex<Option<Arc<str>>>>);
+
+impl RouteLabel {
+    /// An empty label, to put in a request.
+    pub fn new() -> Self {
+        RouteLabel::default()
+    }
+
+    /// Names where `req` was routed, if its server counts.
+    pub fn set<B>(req: &Request<B>, route: &Arc<str>) {
+        if let Some(label) = req.extensions().get::<RouteLabel>() {
+            if let Ok(mut slot) = label.0.lock() {
+                *slot = Some(route.clone());
+            }
+        }
+    }
+
+    /// The name the innermost layer gave, if any.
+    pub fn get(&self) -> Option<Arc<str>> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
     }
 }

@@ -58,8 +58,8 @@ pub mod url;
 pub use body::{try_downcast, Body};
 pub use compat::compat;
 pub use environ::{
-    client_addr, ConnectionInfo, EndOnShutdown, OriginalUri, RemoteUser, ScriptName, Shutdown,
-    TlsInfo,
+    client_addr, ConnectionInfo, EndOnShutdown, OriginalUri, RemoteUser, RouteLabel, ScriptName,
+    Shutdown, TlsInfo,
 };
 pub use exception::{escape_html, Format, HttpException, RetryAfter};
 pub use handler::{handler, Handler, HandlerFuture};

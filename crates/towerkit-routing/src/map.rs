@@ -207,6 +207,8 @@ pub(crate) struct Compiled {
     pub(crate) vars: Vec<Var>,
     /// The rule's path as written.
     pub(crate) path: String,
+    /// The same, as the `route` label of the server's request metrics.
+    pub(crate) label: Arc<str>,
     /// Where the final `path` placeholder starts (a segment index): what
     /// the router leaves as `PATH_INFO` when it dispatches.
     pub(crate) mount_at: Option<usize>,
@@ -450,6 +452,7 @@ fn compile(builder: MapBuilder) -> Result<MapInner, MapError> {
             trailing_slash: pattern.trailing_slash,
             vars,
             path: rule.path.clone(),
+            label: Arc::from(rule.path.as_str()),
             mount_at,
         });
         if let Some(endpoint) = endpoint {

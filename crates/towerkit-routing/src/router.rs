@@ -15,7 +15,7 @@ use towerkit_core::canonical::canonicalize;
 use towerkit_core::oneshot::CallOrAnswer;
 use towerkit_core::{
     application_url, path_info, shift_path_segments, Body, BoxError, HttpException, OriginalUri,
-    ScriptName,
+    RouteLabel, ScriptName,
 };
 
 use crate::converter::Value;
@@ -304,6 +304,7 @@ where
                     rule = %compiled.path,
                     "route matched"
                 );
+                RouteLabel::set(&req, &compiled.label);
                 req.extensions_mut().insert(RouteMatch {
                     map: self.map.clone(),
                     rule,

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use tower_service::Service;
 use towerkit_core::kept::KeptBytes;
 use towerkit_core::oneshot::{oneshot, Oneshot};
-use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, RouteLabel};
 
 use crate::body::{Kept, KeptOpen, Pace, RequestBody, ResponseBody};
 use crate::io::Activity;
@@ -90,6 +90,10 @@ where
         let http1 = parts.version != Version::HTTP_2;
         let mut req = Request::from_parts(parts, body);
         req.extensions_mut().insert(self.info.clone());
+        let metered = self.metered();
+        if let Some(metered) = &metered {
+            req.extensions_mut().insert(metered.route.clone());
+        }
         ResponseFuture {
             state: State::Called {
                 inner: oneshot(self.inner.clone(), req),
@@ -97,7 +101,7 @@ where
             },
             activity: Some(self.activity.clone()),
             request_body,
-            metered: self.metered(),
+            metered,
             http1,
         }
     }
@@ -141,6 +145,7 @@ impl<S> ConnectionService<S> {
             Box::new(Metered {
                 started: metrics.started(),
                 metrics: metrics.clone(),
+                route: RouteLabel::new(),
             })
         })
     }
@@ -150,6 +155,8 @@ impl<S> ConnectionService<S> {
 struct Metered {
     started: std::time::Instant,
     metrics: Arc<ServerMetrics>,
+    /// Named by urlmap or the router on the way.
+    route: RouteLabel,
 }
 
 /// What is kept of a request to answer and log an error of its stack:
@@ -201,7 +208,9 @@ pin_project_lite::pin_project! {
                 activity.finished();
             }
             if let Some(metered) = this.metered.take() {
-                metered.metrics.answered(metered.started, None);
+                metered
+                    .metrics
+                    .answered(metered.started, &metered.route, None);
             }
         }
     }
@@ -275,7 +284,7 @@ where
         if let Some(metered) = this.metered.take() {
             metered
                 .metrics
-                .answered(metered.started, Some(response.status()));
+                .answered(metered.started, &metered.route, Some(response.status()));
         }
         // Draining (see `Builder::drain_delay`): each HTTP/1 connection is
         // retired by its next response, which says so, rather than closed
