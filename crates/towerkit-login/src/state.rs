@@ -276,6 +276,148 @@ mod tests {
         contract::nonce_counts(&MemoryState::default()).await;
     }
 
+    /// The layer with shared secrets and states, as a client sees it.
+    mod layer {
+        use http::StatusCode;
+        use tower_layer::Layer;
+        use towerkit_core::app::Text;
+        use towerkit_core::recursive::BoxFuture;
+        use towerkit_core::TestClient;
+
+        use crate::digest::{expected_response, hex_hash};
+        use crate::{Authenticator, Login, LoginError, LoginLayer, LoginMethod};
+
+        const SECRET: &str = "a secret of the tests, 32 bytes or more";
+
+        /// `ada`, password `secret`, for Basic and Digest.
+        struct Ada;
+
+        impl Authenticator for Ada {
+            fn check(&self, user: &str, password: &str) -> BoxFuture<bool> {
+                let ok = user == "ada" && password == "secret";
+                Box::pin(async move { ok })
+            }
+
+            fn digest_secret(&self, user: &str, realm: &str, algorithm: &str) -> Option<String> {
+                (user == "ada").then(|| hex_hash(algorithm, &format!("ada:{realm}:secret")))
+            }
+        }
+
+        fn instance(secret: Option<&str>) -> TestClient<Login<Text>> {
+            let mut layer = LoginLayer::new(Ada, &[LoginMethod::Digest, LoginMethod::Basic])
+                .unwrap()
+                .protect(vec!["/".to_owned()]);
+            if let Some(secret) = secret {
+                layer = layer.secret(secret).unwrap();
+            }
+            TestClient::new(layer.layer(Text::new("hello")))
+        }
+
+        /// A first challenge's nonce (SHA-256), and the answer with `nc`.
+        fn answer(challenge: &str, nc: u32) -> String {
+            let start = challenge.find("nonce=\"").unwrap() + 7;
+            let nonce = &challenge[start..start + challenge[start..].find('"').unwrap()];
+            let ha1 = hex_hash("SHA-256", "ada:towerkit:secret");
+            let nc = format!("{nc:08x}");
+            let response = expected_response("SHA-256", &ha1, nonce, &nc, "c0ffee", "GET", "/");
+            format!(
+                "Digest username=\"ada\", realm=\"towerkit\", nonce=\"{nonce}\", uri=\"/\", \
+                 algorithm=SHA-256, qop=auth, nc={nc}, cnonce=\"c0ffee\", response=\"{response}\""
+            )
+        }
+
+        async fn challenge(client: &mut TestClient<Login<Text>>) -> String {
+            let res = client.get("/").send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            res.header("www-authenticate").unwrap().to_owned()
+        }
+
+        #[tokio::test]
+        async fn a_nonce_of_one_instance_passes_at_another_with_the_same_secret() {
+            let mut a = instance(Some(SECRET));
+            let mut b = instance(Some(SECRET));
+            let challenge = challenge(&mut a).await;
+            let res = b
+                .get("/")
+                .header("authorization", &answer(&challenge, 1))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!((res.status(), res.text()), (StatusCode::OK, "hello".into()));
+            // Another secret, or none: not a nonce of theirs (no `stale`:
+            // the user is asked).
+            for mut other in [
+                instance(Some("another secret of the tests, 32 bytes")),
+                instance(None),
+            ] {
+                let res = other
+                    .get("/")
+                    .header("authorization", &answer(&challenge, 2))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+                let challenge = res.header("www-authenticate").unwrap();
+                assert!(!challenge.contains("stale"), "{challenge}");
+            }
+        }
+
+        #[test]
+        fn a_short_secret_is_refused() {
+            let layer = LoginLayer::new(Ada, &[LoginMethod::Digest]).unwrap();
+            let Err(err) = layer.secret("thirty-one bytes, one too few..") else {
+                panic!("a 31-byte secret was taken");
+            };
+            assert_eq!(err, LoginError::ShortSecret(31));
+            assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        }
+
+        #[cfg(feature = "redis")]
+        #[tokio::test]
+        async fn no_redis_is_a_503_not_a_login_and_not_a_refusal() {
+            let layer = LoginLayer::new(Ada, &[LoginMethod::Digest, LoginMethod::Basic]).unwrap();
+            assert!(matches!(
+                layer.clone().state("http://127.0.0.1/"),
+                Err(LoginError::StateUrl(_))
+            ));
+            // A port nothing listens on.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .unwrap();
+            let layer = layer
+                .secret(SECRET)
+                .unwrap()
+                .state_timeout(std::time::Duration::from_millis(500))
+                .state(&format!("redis://127.0.0.1:{port}/0"))
+                .unwrap()
+                .protect(vec!["/private".to_owned()]);
+            let mut client = TestClient::new(layer.layer(Text::new("hello")));
+            // What needs no count needs no Redis.
+            let open = client.get("/").send().await.unwrap();
+            assert_eq!(open.status(), StatusCode::OK);
+            let challenge = client.get("/private").send().await.unwrap();
+            assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+            let nonce_challenge = challenge.header("www-authenticate").unwrap().to_owned();
+            let digest = answer(&nonce_challenge, 1);
+            let basic = "Basic YWRhOnNlY3JldA=="; // ada:secret
+            for authorization in [basic, digest.as_str()] {
+                let res = client
+                    .get("/")
+                    .header("authorization", authorization)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    res.status(),
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "{authorization}"
+                );
+                assert_eq!(res.header("retry-after"), Some("5"));
+            }
+        }
+    }
+
     #[test]
     fn a_state_error_is_a_503_to_retry_in_5_seconds() {
         let answer = HttpException::from(StateError("down".into()));
