@@ -5,9 +5,8 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha1::{Digest as _, Sha1};
-use tokio::sync::OnceCell;
+use towerkit_core::redis::{RedisConnection, RedisFailure};
 
 use super::{LoginState, StateError, StateFuture};
 use crate::throttle::{
@@ -134,17 +133,16 @@ impl Script {
 /// keys that start with `towerkit:login:`.
 ///
 /// The connection is made on first use and kept by the `redis` crate's
-/// connection manager, as the session store's is. Every operation,
-/// connecting and one retry on a broken connection included, has
-/// `timeout` to finish (2 seconds unless set); when Redis is down or hung
-/// the request is answered 503 within that time, and the outage is logged
-/// once, when it begins, and once when Redis answers again.
+/// connection manager, as the session store's is ([`RedisConnection`]).
+/// Every operation, connecting, one retry on a broken connection and
+/// sending a script Redis forgot included, has `timeout` to finish (2
+/// seconds unless set); when Redis is down or hung the request is answered
+/// 503 within that time, and the outage is logged once, when it begins,
+/// and once when Redis answers again.
 pub(crate) struct RedisState {
-    client: redis::Client,
+    connection: RedisConnection,
     prefix: String,
-    timeout: Duration,
     limits: Limits,
-    manager: OnceCell<ConnectionManager>,
     reserve: Script,
     succeeded: Script,
     count_nonce: Script,
@@ -155,41 +153,20 @@ pub(crate) struct RedisState {
 
 impl RedisState {
     /// How long an operation has unless set.
-    pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub(crate) const DEFAULT_TIMEOUT: Duration = RedisConnection::DEFAULT_TIMEOUT;
 
     /// The state at `url` (`redis://127.0.0.1:6379/0`); no connection is
     /// made yet.
     pub(crate) fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|err| err.to_string())?;
         Ok(RedisState {
-            client,
+            connection: RedisConnection::open(url)?.with_timeout(timeout),
             prefix: "towerkit:login:".to_owned(),
-            timeout: timeout.max(Duration::from_millis(1)),
             limits: Limits::default(),
-            manager: OnceCell::new(),
             reserve: Script::new(RESERVE),
             succeeded: Script::new(SUCCEEDED),
             count_nonce: Script::new(COUNT_NONCE),
             down: AtomicBool::new(false),
         })
-    }
-
-    async fn connection(&self) -> Result<ConnectionManager, StateError> {
-        self.manager
-            .get_or_try_init(|| async {
-                // The operation is bounded by `timeout` (see `run`); these
-                // bound its parts, so that nothing outlives it behind.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                    .map_err(|err| StateError(err.to_string()))
-            })
-            .await
-            .cloned()
     }
 
     /// Runs `script` within the timeout, and notes whether Redis answered.
@@ -199,14 +176,11 @@ impl RedisState {
         keys: &[String],
         args: &[u64],
     ) -> Result<Vec<i64>, StateError> {
-        let result = tokio::time::timeout(self.timeout, self.eval(script, keys, args))
-            .await
-            .unwrap_or_else(|_| {
-                Err(StateError(format!(
-                    "Redis did not answer within {:?}",
-                    self.timeout
-                )))
-            });
+        let timeout = self.connection.timeout();
+        let result = match tokio::time::timeout(timeout, self.eval(script, keys, args)).await {
+            Ok(result) => result.map_err(|failure| StateError(failure.to_string())),
+            Err(_) => Err(StateError(RedisFailure::TimedOut(timeout).to_string())),
+        };
         match &result {
             Ok(_) if self.down.swap(false, Ordering::AcqRel) => {
                 tracing::info!("the login state in Redis answers again");
@@ -221,34 +195,25 @@ impl RedisState {
         result
     }
 
+    /// `EVALSHA`, and `EVAL` when Redis does not know the script (it
+    /// restarted since it last ran).
     async fn eval(
         &self,
         script: &Script,
         keys: &[String],
         args: &[u64],
-    ) -> Result<Vec<i64>, StateError> {
-        let mut connection = self.connection().await?;
-        let mut by_sha = true;
-        let mut retried = false;
-        loop {
-            let command = script.command(by_sha, keys, args);
-            match command.query_async(&mut connection).await {
-                Ok(values) => return Ok(values),
-                // Redis restarted and forgot the script: send it whole.
-                Err(err) if by_sha && err.code() == Some("NOSCRIPT") => by_sha = false,
-                // A connection that broke since its last use is made anew
-                // and tried once more.
-                Err(err)
-                    if !retried
-                        && (err.is_io_error()
-                            || err.is_connection_dropped()
-                            || err.is_connection_refusal()) =>
-                {
-                    tracing::debug!(error = %err, "the Redis connection broke; trying again");
-                    retried = true;
-                }
-                Err(err) => return Err(StateError(err.to_string())),
+    ) -> Result<Vec<i64>, RedisFailure> {
+        match self
+            .connection
+            .query(&script.command(true, keys, args))
+            .await
+        {
+            Err(RedisFailure::Failed(err)) if err.code() == Some("NOSCRIPT") => {
+                self.connection
+                    .query(&script.command(false, keys, args))
+                    .await
             }
+            result => result,
         }
     }
 
@@ -443,17 +408,16 @@ mod tests {
         contract::nonce_counts(&server.state(Limits::default())).await;
         // Every key expires.
         let state = server.state(Limits::default());
-        let mut connection = state.connection().await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg("towerkit:login:*")
-            .query_async(&mut connection)
+        let keys: Vec<String> = state
+            .connection
+            .query(redis::cmd("KEYS").arg("towerkit:login:*"))
             .await
             .unwrap();
         assert!(keys.len() > 30, "{keys:?}");
         for key in keys {
-            let ttl: i64 = redis::cmd("PTTL")
-                .arg(&key)
-                .query_async(&mut connection)
+            let ttl: i64 = state
+                .connection
+                .query(redis::cmd("PTTL").arg(&key))
                 .await
                 .unwrap();
             assert!(ttl > 0, "{key} has no TTL ({ttl})");
@@ -491,6 +455,16 @@ mod tests {
         assert!(instances[0].count_nonce("n", 1, until).await.unwrap());
         assert!(!instances[1].count_nonce("n", 1, until).await.unwrap());
         assert!(instances[2].count_nonce("n", 2, until).await.unwrap());
+        // Redis forgets its scripts (as when it restarts): they are sent
+        // again.
+        let flushed: String = instances[0]
+            .connection
+            .query(redis::cmd("SCRIPT").arg("FLUSH"))
+            .await
+            .unwrap();
+        assert_eq!(flushed, "OK");
+        assert!(instances[1].count_nonce("n", 3, until).await.unwrap());
+        assert!(!instances[0].count_nonce("n", 3, until).await.unwrap());
     }
 
     #[tokio::test]
