@@ -169,20 +169,11 @@ fn two_instances_share_sessions_behind_nginx() {
 
     let jar = tempfile::NamedTempFile::new().unwrap();
     let jar = jar.path().to_str().unwrap().to_owned();
-    let login = curl(&[
-        "-s",
-        "-b",
+    let login = common::post_form(
         &jar,
-        "-c",
-        &jar,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-d",
-        "username=demo&password=demo&next=/",
         &nginx.url("/login"),
-    ]);
+        "username=demo&password=demo&next=/",
+    );
     assert_eq!(login, "303");
     // Round robin: both instances serve the logged-in user from Redis.
     for _ in 0..4 {

@@ -157,20 +157,8 @@ fn three_instances_share_logins_nonces_and_one_throttle() {
     let jar = tempfile::NamedTempFile::new().unwrap();
     let jar = jar.path().to_str().unwrap().to_owned();
     let cookies = ["-b", jar.as_str(), "-c", jar.as_str()];
-    let login = curl(&[
-        "-s",
-        "-b",
-        &jar,
-        "-c",
-        &jar,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-d",
-        "username=demo&password=demo&next=/private/",
-        &nginx.url("/login"),
-    ]);
+    let fields = "username=demo&password=demo&next=/private/";
+    let login = common::post_form(&jar, &nginx.url("/login"), fields);
     assert_eq!(login, "303");
     assert_eq!(logged(&instances, "logged in", 1).iter().sum::<usize>(), 1);
     for _ in 0..3 {

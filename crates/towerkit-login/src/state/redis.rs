@@ -13,81 +13,93 @@ use crate::throttle::{
     attempt_delay, keys, seconds, Attempt, Client, Key, Limits, Reason, Refused,
 };
 
-/// Reserves an attempt, as `Throttle::reserve` does, in one step.
-///
-/// KEYS: the pair's count, the address's count, the pair's trust, the
-/// global budget. ARGV: pair lockout, address lockout, window (ms), budget
-/// rate (a second), budget size.
-///
-/// A count is a number whose TTL is the window, renewed at each counted
-/// attempt: it lasts 15 minutes after the last one, and its PTTL is how
-/// long a lock has left. The budget is a hash of the tokens left and when
-/// (Redis's own clock, the same for every instance); it expires once it
-/// would be full again. Returns `{1, pair_before, address_before,
-/// trusted, took_token}`, or `{0, reason, retry_after_ms}` (1 pair, 2
-/// address, 3 budget) with nothing counted.
-const RESERVE: &str = r"
-local pair = tonumber(redis.call('GET', KEYS[1]) or '0')
-if pair >= tonumber(ARGV[1]) then
-  return {0, 1, redis.call('PTTL', KEYS[1])}
-end
-local trusted = redis.call('EXISTS', KEYS[3]) == 1
-local client = tonumber(redis.call('GET', KEYS[2]) or '0')
-local rate = tonumber(ARGV[4])
-local burst = tonumber(ARGV[5])
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local budget = redis.call('HMGET', KEYS[4], 'tokens', 'at')
-local tokens = tonumber(budget[1]) or burst
-local at = tonumber(budget[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
-local took = 0
-if not trusted then
-  if client >= tonumber(ARGV[2]) then
-    return {0, 2, redis.call('PTTL', KEYS[2])}
-  end
-  if tokens < 1 then
-    redis.call('HSET', KEYS[4], 'tokens', tostring(tokens), 'at', now)
-    redis.call('PEXPIRE', KEYS[4], math.ceil(burst * 1000 / math.max(rate, 1)) + 1000)
-    return {0, 3, math.ceil((1 - tokens) * 1000 / math.max(rate, 1))}
-  end
-  tokens = tokens - 1
-  took = 1
-end
-redis.call('HSET', KEYS[4], 'tokens', tostring(tokens), 'at', now)
-redis.call('PEXPIRE', KEYS[4], math.ceil(burst * 1000 / math.max(rate, 1)) + 1000)
-redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return {1, pair, client, trusted and 1 or 0, took}
-";
-
-/// Takes an attempt back, as `Throttle::succeeded_at` does.
-///
-/// KEYS: the pair's count, the address's count, the pair's trust, the
-/// global budget. ARGV: whether it took a token, trust (ms), budget rate,
-/// budget size.
-const SUCCEEDED: &str = r"
-if ARGV[1] == '1' then
-  local rate = tonumber(ARGV[3])
-  local burst = tonumber(ARGV[4])
+/// The global budget, shared by the two scripts that change it: a hash
+/// (KEYS[4]) of the tokens left and when, by Redis's own clock (the same
+/// for every instance), refilled at ARGV[1] a second up to ARGV[2]; it
+/// expires once it would be full again.
+macro_rules! budget {
+    () => {
+        r"
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local function refilled()
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   local budget = redis.call('HMGET', KEYS[4], 'tokens', 'at')
   local tokens = tonumber(budget[1]) or burst
   local at = tonumber(budget[2]) or now
-  tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000 + 1)
+  return math.min(burst, tokens + math.max(0, now - at) * rate / 1000), now
+end
+local function keep(tokens, now)
   redis.call('HSET', KEYS[4], 'tokens', tostring(tokens), 'at', now)
   redis.call('PEXPIRE', KEYS[4], math.ceil(burst * 1000 / math.max(rate, 1)) + 1000)
+end
+"
+    };
+}
+
+/// Reserves an attempt, as `Throttle::reserve` does, in one step.
+///
+/// KEYS: the pair's count, the address's count, the pair's trust, the
+/// global budget. ARGV: budget rate (a second), budget size, pair
+/// lockout, address lockout, window (ms).
+///
+/// A count is a number whose TTL is the window, renewed at each counted
+/// attempt: it lasts 15 minutes after the last one, and its PTTL is how
+/// long a lock has left. Returns `{1, pair_before, address_before,
+/// trusted, took_token}`, or `{0, reason, retry_after_ms}` (1 pair, 2
+/// address, 3 budget) with nothing counted.
+const RESERVE: &str = concat!(
+    budget!(),
+    r"
+local pair = tonumber(redis.call('GET', KEYS[1]) or '0')
+if pair >= tonumber(ARGV[3]) then
+  return {0, 1, redis.call('PTTL', KEYS[1])}
+end
+local trusted = redis.call('EXISTS', KEYS[3]) == 1
+local client = tonumber(redis.call('GET', KEYS[2]) or '0')
+local tokens, now = refilled()
+local took = 0
+if not trusted then
+  if client >= tonumber(ARGV[4]) then
+    return {0, 2, redis.call('PTTL', KEYS[2])}
+  end
+  if tokens < 1 then
+    keep(tokens, now)
+    return {0, 3, math.ceil((1 - tokens) * 1000 / math.max(rate, 1))}
+  end
+  tokens = tokens - 1
+  took = 1
+end
+keep(tokens, now)
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return {1, pair, client, trusted and 1 or 0, took}
+"
+);
+
+/// Takes an attempt back, as `Throttle::succeeded_at` does.
+///
+/// KEYS: the pair's count, the address's count, the pair's trust, the
+/// global budget. ARGV: budget rate, budget size, whether it took a token,
+/// trust (ms).
+const SUCCEEDED: &str = concat!(
+    budget!(),
+    r"
+if ARGV[3] == '1' then
+  local tokens, now = refilled()
+  keep(math.min(burst, tokens + 1), now)
 end
 if tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
   redis.call('DECR', KEYS[2])
 end
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 return {1}
-";
+"
+);
 
 /// Records a Digest `nc`. KEYS: the nonce's count. ARGV: the count, how
 /// long the nonce is still good (ms). `{1}` if higher than any seen, else
@@ -270,11 +282,11 @@ impl LoginState for RedisState {
             let limits = self.limits;
             let (pair, client) = keys(user, client);
             let args = [
+                u64::from(limits.global_rate),
+                u64::from(limits.global_burst),
                 u64::from(limits.pair_lockout),
                 u64::from(limits.client_lockout),
                 millis(limits.window),
-                u64::from(limits.global_rate),
-                u64::from(limits.global_burst),
             ];
             let answer = self
                 .run(&self.reserve, &self.attempt_keys(&pair, &client), &args)
@@ -314,10 +326,10 @@ impl LoginState for RedisState {
         Box::pin(async move {
             let limits = self.limits;
             let args = [
-                u64::from(attempt.took_token),
-                millis(limits.trust),
                 u64::from(limits.global_rate),
                 u64::from(limits.global_burst),
+                u64::from(attempt.took_token),
+                millis(limits.trust),
             ];
             let keys = self.attempt_keys(&attempt.pair, &attempt.client);
             self.run(&self.succeeded, &keys, &args).await.map(drop)
