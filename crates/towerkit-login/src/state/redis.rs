@@ -479,6 +479,88 @@ mod tests {
         assert!(!instances[0].count_nonce("n", 3, until).await.unwrap());
     }
 
+    /// One step of a client: an attempt of `user` from `client`, whose
+    /// password is right or not.
+    #[derive(Clone, Debug)]
+    struct Step {
+        user: u8,
+        client: u8,
+        right: bool,
+    }
+
+    /// The in-process throttle is the model: for any sequence of attempts,
+    /// the Redis state gives the same answers (the same delays, the same
+    /// refusals for the same reasons, the same times to wait give or take
+    /// the second a count's age is rounded to). Limits small enough that
+    /// pairs, addresses and the budget (which does not refill here) all
+    /// refuse within a sequence.
+    #[test]
+    fn redis_answers_as_the_in_process_throttle_does() {
+        use proptest::prelude::*;
+
+        let Some(server) = Server::start() else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let limits = Limits {
+            pair_free: 1,
+            pair_lockout: 4,
+            client_free: 2,
+            client_lockout: 7,
+            global_rate: 0,
+            global_burst: 12,
+            ..Limits::default()
+        };
+        let step =
+            (0u8..3, 0u8..3, proptest::bool::weighted(0.3)).prop_map(|(user, client, right)| {
+                Step {
+                    user,
+                    client,
+                    right,
+                }
+            });
+        let config = ProptestConfig::with_cases(48);
+        proptest!(config, |(steps in proptest::collection::vec(step, 1..40))| {
+            runtime.block_on(async {
+                let redis = server.state(limits);
+                let flushed: String = redis.connection.query(&redis::cmd("FLUSHALL")).await.unwrap();
+                prop_assert_eq!(flushed, "OK");
+                let memory = super::super::MemoryState {
+                    throttle: crate::throttle::Throttle::new(limits),
+                    nonces: std::sync::Mutex::default(),
+                };
+                for (n, step) in steps.iter().enumerate() {
+                    let user = format!("user{}", step.user);
+                    let client = Some(IpAddr::from([192, 0, 2, step.client]));
+                    let model = memory.reserve(&user, client).await.unwrap();
+                    let shared = redis.reserve(&user, client).await.unwrap();
+                    match (model, shared) {
+                        (Ok(model), Ok(shared)) => {
+                            prop_assert_eq!(model.delay, shared.delay, "step {}", n);
+                            prop_assert_eq!(model.took_token, shared.took_token, "step {}", n);
+                            if step.right {
+                                memory.succeeded(model).await.unwrap();
+                                redis.succeeded(shared).await.unwrap();
+                            }
+                        }
+                        (Err(model), Err(shared)) => {
+                            prop_assert_eq!(model.reason, shared.reason, "step {}", n);
+                            let apart = model.retry_after.abs_diff(shared.retry_after);
+                            prop_assert!(apart <= 1, "step {}: {:?} {:?}", n, model, shared);
+                        }
+                        (model, shared) => {
+                            prop_assert!(false, "step {}: memory {:?}, Redis {:?}", n, model, shared);
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        });
+    }
+
     #[tokio::test]
     async fn no_redis_is_an_error_not_an_answer() {
         // A port nothing listens on: refused at once.
