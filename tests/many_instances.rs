@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
 
-use common::{curl, headers, require, towerkit, Nginx, Redis, Running};
+use common::{curl, curl_output, headers, require, towerkit, Nginx, Redis, Running};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -48,13 +48,23 @@ fn stack(redis: &Redis) -> (tempfile::TempDir, PathBuf) {
     (dir, config)
 }
 
-fn serve(config: &Path) -> Running {
+fn serve(config: &Path, args: &[&str]) -> Running {
     let mut command = towerkit();
     command
         .arg("serve")
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"]);
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args);
     Running::start_command(command)
+}
+
+/// The value of the sample `name` (labels included) in a Prometheus text
+/// scrape, 0 when absent.
+fn sample(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// The `nonce` of the Digest challenge in a response head.
@@ -142,7 +152,15 @@ fn three_instances_share_logins_nonces_and_one_throttle() {
     }
     let mut redis = Redis::start();
     let (_dir, config) = stack(&redis);
-    let instances: Vec<Running> = (0..3).map(|_| serve(&config)).collect();
+    // The first instance's metrics, on a port of its own.
+    let metrics = format!("127.0.0.1:{}", common::free_port());
+    let instances: Vec<Running> = (0..3)
+        .map(|n| match n {
+            0 => serve(&config, &["--metrics-listen", &metrics]),
+            _ => serve(&config, &[]),
+        })
+        .collect();
+    assert!(instances[0].wait_for_log("metrics at"));
     let conf = std::fs::read_to_string(Path::new(ROOT).join("book/listings/nginx-many.conf"))
         .unwrap()
         .replace("127.0.0.1:8081", &instances[0].addr().to_string())
@@ -241,6 +259,11 @@ fn three_instances_share_logins_nonces_and_one_throttle() {
     let ttl: u64 = redis.cli(&["--raw", "TTL", key]).trim().parse().unwrap();
     assert!((1..=900).contains(&ttl), "{ttl}");
 
+    // Each instance's health check asks the login's Redis too.
+    for n in 0..3 {
+        assert_eq!(curl(&["-s", &direct(n, "/healthz")]), "ready\n");
+    }
+
     // Redis goes away: who asks cannot be decided, which is a 503 to try
     // again, not a logout and not a free pass.
     redis.kill();
@@ -259,6 +282,11 @@ fn three_instances_share_logins_nonces_and_one_throttle() {
     let fresh = digest_authorization(&challenge_nonce(&head), 1, "/private/");
     let (status, head) = get(&direct(1, "/private/"), &["-H", &fresh]);
     unavailable(&status, &head);
+    // The balancer is told: not ready, and why.
+    let health = curl_output(&["-s", "-i", &direct(2, "/healthz")]);
+    let health = String::from_utf8_lossy(&health.stdout).into_owned();
+    assert!(health.starts_with("HTTP/1.1 503"), "{health}");
+    assert!(health.contains("filter.auth"), "{health}");
 
     // Redis is back (empty: it keeps nothing on disk): no restart needed.
     redis.restart();
@@ -282,6 +310,19 @@ fn three_instances_share_logins_nonces_and_one_throttle() {
         "/private/",
     );
     assert_eq!(who(&direct(0, "/private/"), &["-H", &fresh]).1, "Digest");
+    assert_eq!(curl(&["-s", &direct(1, "/healthz")]), "ready\n");
+    // What the first instance counted: its refusals (it refused the locked
+    // pair at least once, above) and the outage.
+    let scrape = curl(&["-s", &format!("http://{metrics}/metrics")]);
+    let refused = sample(
+        &scrape,
+        "towerkit_login_throttle_refusals_total{reason=\"pair\"}",
+    );
+    assert!(refused >= 1.0, "{scrape}");
+    assert!(
+        sample(&scrape, "towerkit_login_state_errors_total") >= 1.0,
+        "{scrape}"
+    );
     drop(nginx);
 }
 

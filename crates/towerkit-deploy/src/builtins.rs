@@ -348,6 +348,17 @@ fn gzip(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     Ok(Filter::layer(layer))
 }
 
+/// A login's shared state, as a health check asks it.
+struct LoginReady(LoginLayer);
+
+impl Check for LoginReady {
+    fn check(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        self.0.ready()
+    }
+}
+
 /// A session store, as a health check asks it.
 struct StoreReady(std::sync::Arc<dyn SessionStore>);
 
@@ -626,6 +637,11 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
                 }
                 layer = layer.state_timeout(timeout.0);
             }
+            // `use = "health"` is ready only while the shared state answers.
+            section.readiness().add(
+                format!("filter.{}", section.name()),
+                std::sync::Arc::new(LoginReady(layer.clone())),
+            );
         }
         None if state_timeout.is_some() => {
             return Err(section.error(

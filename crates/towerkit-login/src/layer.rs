@@ -1,6 +1,8 @@
 //! The login layer: who the client is, and the challenge when it must say.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -276,6 +278,21 @@ impl LoginLayer {
         Ok(self)
     }
 
+    /// Whether the layer's state can be used now: a shared state (`state`,
+    /// feature `redis`) answers a `PING` within its timeout, one kept
+    /// in this process always can. For a health check (`use = "health"`
+    /// asks it of a login filter with a shared state); an error says why
+    /// not.
+    pub fn ready(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            self.config
+                .state
+                .ready()
+                .await
+                .map_err(|err| err.to_string())
+        })
+    }
+
     /// How long each operation on the shared [`state`](Self::state) has,
     /// connecting included, before the request is answered 503: default 2
     /// seconds, at least a millisecond.
@@ -530,7 +547,12 @@ impl Config {
         let client = client_addr(req).map(|addr| addr.ip());
         let attempt = match self.state.reserve(user, client).await {
             Ok(Ok(attempt)) => attempt,
-            Ok(Err(refused)) => return Err(too_many(req, user, refused)),
+            Ok(Err(refused)) => {
+                let reason = refused.reason.label();
+                metrics::counter!("towerkit_login_throttle_refusals_total", "reason" => reason)
+                    .increment(1);
+                return Err(too_many(req, user, refused));
+            }
             Err(err) => return Err(HttpException::from(err).response_for(req)),
         };
         if !attempt.delay.is_zero() {

@@ -82,6 +82,13 @@ pub(crate) trait LoginState: Send + Sync + 'static {
     /// if it is higher than any count seen for that nonce, false if it was
     /// used already (a replay).
     fn count_nonce<'a>(&'a self, nonce: &'a str, nc: u32, until: u64) -> StateFuture<'a, bool>;
+
+    /// Whether the state can be used now, for a health check: a state kept
+    /// by another server answers a ping within its timeout; one kept in
+    /// this process always can.
+    fn ready(&self) -> StateFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// The most nonces [`MemoryState`] remembers before it drops the expired.

@@ -226,6 +226,18 @@ pub(crate) enum Reason {
     Full,
 }
 
+impl Reason {
+    /// Its name, for a metric's label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Reason::Pair => "pair",
+            Reason::Client => "address",
+            Reason::Global => "global",
+            Reason::Full => "full",
+        }
+    }
+}
+
 /// An attempt refused: nothing may be checked. Answer 429.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Refused {

@@ -193,6 +193,10 @@ impl RedisState {
             Ok(result) => result.map_err(|failure| StateError(failure.to_string())),
             Err(_) => Err(StateError(RedisFailure::TimedOut(timeout).to_string())),
         };
+        if result.is_err() {
+            // Counted for whatever `metrics` recorder the program installed.
+            metrics::counter!("towerkit_login_state_errors_total").increment(1);
+        }
         match &result {
             Ok(_) if self.down.swap(false, Ordering::AcqRel) => {
                 tracing::info!("the login state in Redis answers again");
@@ -333,6 +337,20 @@ impl LoginState for RedisState {
             ];
             let keys = self.attempt_keys(&attempt.pair, &attempt.client);
             self.run(&self.succeeded, &keys, &args).await.map(drop)
+        })
+    }
+
+    fn ready(&self) -> StateFuture<'_, ()> {
+        Box::pin(async move {
+            let pong: String = self
+                .connection
+                .query(&redis::cmd("PING"))
+                .await
+                .map_err(|failure| StateError(failure.to_string()))?;
+            match pong.as_str() {
+                "PONG" => Ok(()),
+                other => Err(StateError(format!("PING answered {other:?}"))),
+            }
         })
     }
 
@@ -477,6 +495,7 @@ mod tests {
         assert_eq!(flushed, "OK");
         assert!(instances[1].count_nonce("n", 3, until).await.unwrap());
         assert!(!instances[0].count_nonce("n", 3, until).await.unwrap());
+        assert_eq!(instances[2].ready().await, Ok(()));
     }
 
     /// One step of a client: an attempt of `user` from `client`, whose
@@ -576,6 +595,7 @@ mod tests {
         let reserved = state.reserve("ada", None).await;
         assert!(reserved.is_err(), "{reserved:?}");
         assert!(state.count_nonce("n", 1, 0).await.is_err());
+        assert!(state.ready().await.is_err());
         // A server that accepts and never answers: the timeout.
         let hung = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("redis://{}/0", hung.local_addr().unwrap());
