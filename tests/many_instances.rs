@@ -218,6 +218,10 @@ fn three_instances_share_logins_nonces_and_one_throttle() {
     assert_eq!(status, "401");
     assert!(!head.contains("stale=true"), "{head}");
 
+    // The refused replays were counted as failures of the pair (only a
+    // right answer's nc is recorded); a right password starts it again.
+    assert_eq!(who(&direct(0, "/private/"), &["-u", "demo:demo"]).0, "demo");
+
     // Twelve wrong passwords at once through nginx, spread across the
     // three: one budget, so ten are checked (401) and two refused unchecked
     // (429), as at one instance.

@@ -682,12 +682,6 @@ impl Config {
             NonceCheck::Stale => return refuse(true),
             NonceCheck::Fresh(issued) => issued,
         };
-        let until = issued.saturating_add(self.nonces.lifetime().as_secs());
-        match self.state.count_nonce(nonce, count, until).await {
-            Ok(true) => {}
-            Ok(false) => return refuse(true),
-            Err(err) => return Identity::Refused(HttpException::from(err).response_for(req)),
-        }
         // Counted before the response is compared, as a password is.
         let attempt = match self.reserve(req, user).await {
             Ok(attempt) => attempt,
@@ -710,6 +704,16 @@ impl Config {
             expected.as_bytes(),
             response.to_ascii_lowercase().as_bytes(),
         ) {
+            // Only a right answer's `nc` is recorded: a client without the
+            // password cannot fill the state (a shared Redis) with nonce
+            // counts. A replayed answer is refused (stale: a browser asks
+            // again with a new nonce) and stays counted as a failure.
+            let until = issued.saturating_add(self.nonces.lifetime().as_secs());
+            match self.state.count_nonce(nonce, count, until).await {
+                Ok(true) => {}
+                Ok(false) => return refuse(true),
+                Err(err) => return Identity::Refused(HttpException::from(err).response_for(req)),
+            }
             self.succeeded(attempt).await;
             Identity::User(Found {
                 name: user.clone(),

@@ -369,6 +369,34 @@ mod tests {
             }
         }
 
+        #[tokio::test]
+        async fn only_a_right_answer_uses_its_count() {
+            let mut client = instance(Some(SECRET));
+            let challenge = challenge(&mut client).await;
+            let right = answer(&challenge, 1);
+            let wrong = right.replace("response=\"", "response=\"0");
+            // A wrong answer records nothing of its nonce: the state holds
+            // only what the password's owner sent.
+            let wrong = sent(&mut client, &wrong).await;
+            assert_eq!(wrong, (StatusCode::UNAUTHORIZED, false));
+            assert_eq!(sent(&mut client, &right).await, (StatusCode::OK, false));
+            // The same count again is a replay.
+            let replay = sent(&mut client, &right).await;
+            assert_eq!(replay, (StatusCode::UNAUTHORIZED, true));
+        }
+
+        /// The status of `GET /` with `authorization`, and whether a
+        /// challenge says `stale=true`.
+        async fn sent(
+            client: &mut TestClient<Login<Text>>,
+            authorization: &str,
+        ) -> (StatusCode, bool) {
+            let res = client.get("/").header("authorization", authorization);
+            let res = res.send().await.unwrap();
+            let challenge = res.header("www-authenticate").unwrap_or("");
+            (res.status(), challenge.contains("stale=true"))
+        }
+
         #[test]
         fn a_short_secret_is_refused() {
             let layer = LoginLayer::new(Ada, &[LoginMethod::Digest]).unwrap();
