@@ -14,6 +14,15 @@
 //!   passwords spread across three instances lock the pair as ten at one
 //!   would, and a Digest `nc` used at one is refused at the others.
 //!
+//! What Redis holds is bounded the way the in-process table is, by what
+//! may enter and for how long: a count lives its 15-minute window after
+//! its last attempt, a pair's trust a day after its login, the budget
+//! until it would be full again, and a nonce's count the nonce's five
+//! minutes; counts of pairs not trusted enter only through the global
+//! budget, and a nonce's count only with a right answer (a client without
+//! the password records nothing). So the Redis state never refuses for a
+//! full table, the one answer it does not share with the in-process one.
+//!
 //! A state that cannot answer (Redis down, or no answer within its
 //! timeout) is a [`StateError`]: the request is answered 503 with
 //! `Retry-After: 5`, as a session store's outage is. It is neither a free
