@@ -276,6 +276,12 @@ pub fn status(args: &[&str]) -> String {
     curl(&all)
 }
 
+/// POSTs the form `fields` (`username=demo&password=demo`) to `url` with
+/// the cookie jar `jar` (read and written): the status code, as text.
+pub fn post_form(jar: &str, url: &str, fields: &str) -> String {
+    status(&["-b", jar, "-c", jar, "-d", fields, url])
+}
+
 /// The response head curl got (`-D -`), lines ending in `\n`.
 pub fn headers(args: &[&str]) -> String {
     let mut all = vec!["-s", "-D", "-", "-o", "/dev/null"];

@@ -51,6 +51,8 @@ pub mod kept;
 pub mod oneshot;
 pub mod path;
 pub mod recursive;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod session;
 pub mod test_client;
 pub mod url;

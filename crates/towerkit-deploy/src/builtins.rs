@@ -363,6 +363,17 @@ fn gzip(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     Ok(Filter::layer(layer))
 }
 
+/// A login's shared state, as a health check asks it.
+struct LoginReady(LoginLayer);
+
+impl Check for LoginReady {
+    fn check(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        self.0.ready()
+    }
+}
+
 /// A session store, as a health check asks it.
 struct StoreReady(std::sync::Arc<dyn SessionStore>);
 
@@ -522,7 +533,9 @@ struct TicketTable {
 /// `login_path`, `logout_path`, `form_template`, and a `ticket` table
 /// (`secret`, `digest`, `cookie_name`, `include_ip`, `timeout`, `secure`,
 /// `http_only`). `form` without `ticket` needs a `session` filter outside
-/// it, which keeps the login.
+/// it, which keeps the login. For many instances: `secret` (at least 32
+/// bytes, the same on each: the Digest nonce key), `state` (a Redis URL:
+/// the throttle's and the nonces' counts) and `state_timeout`.
 fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let names: Vec<String> = section.require("methods")?;
     let mut methods = Vec::new();
@@ -618,6 +631,40 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
             )
         })?;
         layer = layer.form_template(&template);
+    }
+    if let Some(secret) = section.get::<String>("secret")? {
+        layer = layer
+            .secret(&secret)
+            .map_err(|err| section.error("secret", err.to_string()))?;
+    }
+    let state_timeout = section.get::<HumanDuration>("state_timeout")?;
+    match section.get::<String>("state")? {
+        Some(url) => {
+            layer = layer
+                .state(&url)
+                .map_err(|err| section.error("state", err.to_string()))?;
+            if let Some(timeout) = state_timeout {
+                if timeout.0.is_zero() {
+                    return Err(section.error(
+                        "state_timeout",
+                        "a Redis operation needs some time: e.g. \"2s\"",
+                    ));
+                }
+                layer = layer.state_timeout(timeout.0);
+            }
+            // `use = "health"` is ready only while the shared state answers.
+            section.readiness().add(
+                format!("filter.{}", section.name()),
+                std::sync::Arc::new(LoginReady(layer.clone())),
+            );
+        }
+        None if state_timeout.is_some() => {
+            return Err(section.error(
+                "state_timeout",
+                "`state_timeout` applies to a shared state only: state = \"redis://…\"",
+            ));
+        }
+        None => {}
     }
     let ticket = section.get::<TicketTable>("ticket")?;
     match ticket {
