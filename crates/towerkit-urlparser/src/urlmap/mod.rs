@@ -38,7 +38,7 @@ use http::{Request, Response};
 use tower_service::Service;
 use towerkit_core::canonical::canonicalize;
 use towerkit_core::path::segments;
-use towerkit_core::{path_info, shift_path_segments, Body, HttpException};
+use towerkit_core::{path_info, shift_path_segments, Body, HttpException, RouteLabel};
 
 pub use future::ResponseFuture;
 pub use key::InvalidMount;
@@ -51,6 +51,8 @@ pub struct UrlMap<S> {
 
 struct Route<S> {
     key: MountKey,
+    /// The key as written back, the `route` label of the server's metrics.
+    label: Arc<str>,
     service: S,
 }
 
@@ -105,7 +107,12 @@ impl<S> UrlMap<S> {
         if routes.iter().any(|r| r.key == key) {
             return Err(InvalidMount::because(&key.to_string(), "mounted twice"));
         }
-        routes.push(Route { key, service });
+        let label = Arc::from(key.to_string());
+        routes.push(Route {
+            key,
+            label,
+            service,
+        });
         // Longest first; at equal length host and port, then host, then none.
         routes.sort_by_key(|r| {
             let generality = match &r.key.host {
@@ -199,6 +206,7 @@ where
         }
         match self.find(&req) {
             Some(route) if shift_path_segments(&mut req, route.key.segments.len()) => {
+                RouteLabel::set(&req, &route.label);
                 ResponseFuture::call(route.service.clone(), req)
             }
             _ => {
