@@ -122,6 +122,7 @@ pub(crate) struct Config {
 /// the layer it is called on. Clones share the throttle (failures counted
 /// by one count for all) and the key of the Digest nonces.
 #[derive(Clone)]
+#[must_use]
 pub struct LoginLayer {
     config: Arc<Config>,
 }
@@ -253,6 +254,47 @@ impl<S> Layer<S> for LoginLayer {
 pub struct Login<S> {
     inner: S,
     config: Arc<Config>,
+}
+
+impl<S> std::fmt::Debug for Login<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login").finish_non_exhaustive()
+    }
+}
+
+impl<S> Login<S> {
+    /// Users from `users` log in to `inner` with `methods`; see
+    /// [`LoginLayer::new`], which this is with the layer's defaults.
+    pub fn new(
+        inner: S,
+        users: impl Authenticator,
+        methods: &[LoginMethod],
+    ) -> Result<Self, LoginError> {
+        Ok(LoginLayer::new(users, methods)?.layer(inner))
+    }
+
+    /// The layer that makes this service: [`LoginLayer::new`].
+    pub fn layer(
+        users: impl Authenticator,
+        methods: &[LoginMethod],
+    ) -> Result<LoginLayer, LoginError> {
+        LoginLayer::new(users, methods)
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 /// Only a same-origin path: no scheme, no `//host`, no backslash.
@@ -794,21 +836,30 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-impl<S> Service<Request<Body>> for Login<S>
+/// The request body goes on as a [`Body`] (the form login reads it): the
+/// towerkit server's body as it is, any other wrapped once. The inner
+/// service's errors go up unchanged (an [`HttpException`] 401 among them
+/// becomes the challenge); the layer's own answers are responses.
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Login<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Error: Send + 'static,
     S::Future: Send + 'static,
+    ReqBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let mut req = req.map(Body::new);
         let config = &self.config;
         // Decide on the path every layer after this one will see.
         if let Err(bad) = canonicalize(&mut req) {
@@ -868,10 +919,11 @@ where
             // What a challenge needs, should the app answer 401.
             let asker = (!user_set).then(|| config.asker(&req));
             let req = Request::from_parts(req.into_parts().0, body);
-            std::future::poll_fn(|cx| inner.poll_ready(cx))
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+            let answer = inner
+                .call(req)
                 .await
-                .map_err(Into::into)?;
-            let answer = inner.call(req).await.map_err(Into::into);
+                .map(|response| response.map(Body::new));
             // An answer for a user is for no one else.
             let answer = if user_set { private(answer) } else { answer };
             let mut response = match asker {
@@ -1018,7 +1070,7 @@ mod tests {
         let methods = [LoginMethod::Basic, LoginMethod::Form];
         // An app that is done with the request when called.
         let mut service = layer(&methods).layer(Text::new("hello"));
-        std::future::poll_fn(|cx| service.poll_ready(cx))
+        std::future::poll_fn(|cx| Service::<Request<Body>>::poll_ready(&mut service, cx))
             .await
             .unwrap();
         let future = service.call(req);

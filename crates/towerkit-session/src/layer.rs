@@ -113,10 +113,10 @@ impl SessionLayer {
 }
 
 impl<S> Layer<S> for SessionLayer {
-    type Service = SessionService<S>;
+    type Service = Session<S>;
 
-    fn layer(&self, inner: S) -> SessionService<S> {
-        SessionService {
+    fn layer(&self, inner: S) -> Session<S> {
+        Session {
             inner,
             config: self.config.clone(),
         }
@@ -125,9 +125,45 @@ impl<S> Layer<S> for SessionLayer {
 
 /// The service of [`SessionLayer`].
 #[derive(Clone)]
-pub struct SessionService<S> {
+pub struct Session<S> {
     inner: S,
     config: Arc<Config>,
+}
+
+impl<S> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cookie_name", &self.config.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Session<S> {
+    /// Sessions kept in `store` for `inner`, with the defaults of
+    /// [`SessionLayer::new`].
+    pub fn new(inner: S, store: impl SessionStore) -> Self {
+        SessionLayer::new(store).layer(inner)
+    }
+
+    /// The layer that makes this service: [`SessionLayer::new`].
+    pub fn layer(store: impl SessionStore) -> SessionLayer {
+        SessionLayer::new(store)
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
 }
 
 /// The session cookie among a request's `Cookie` headers, if any.
@@ -174,22 +210,21 @@ impl Config {
     }
 }
 
-impl<S, B> Service<Request<Body>> for SessionService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Session<S>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
-    type Error = BoxError;
+    type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // Only what is cheap to keep is kept here, and as copies (see
         // `towerkit_core::kept`): the session cookie's value, if any, then
         // the rest is worked out when (if) the session is used.
@@ -221,7 +256,7 @@ where
 type Committing = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
 pin_project_lite::pin_project! {
-    /// The future of [`SessionService`]: the inner response, then, only if
+    /// The future of [`Session`]: the inner response, then, only if
     /// the session was touched, the commit.
     pub struct ResponseFuture<F> {
         #[pin]
@@ -244,18 +279,17 @@ pin_project_lite::pin_project! {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    E: Into<BoxError>,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Body>, BoxError>;
+    type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Inner { future } => {
-                    let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
+                    let response = std::task::ready!(future.poll(cx))?;
                     let response = response.map(Body::new);
                     let (Some(session), Some(attributes)) =
                         (this.session.take(), this.attributes.take())
@@ -365,9 +399,7 @@ mod tests {
     fn client(
         layer: SessionLayer,
     ) -> TestClient<
-        SessionService<
-            impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone,
-        >,
+        Session<impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone>,
     > {
         TestClient::new(layer.layer(app()))
     }

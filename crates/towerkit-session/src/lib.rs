@@ -57,7 +57,7 @@ pub mod store;
 
 pub use cookie::SameSite;
 pub use id::{is_valid_id, new_id};
-pub use layer::{ResponseFuture, SessionLayer, SessionService, DEFAULT_COOKIE_NAME};
+pub use layer::{ResponseFuture, Session, SessionLayer, DEFAULT_COOKIE_NAME};
 pub use record::{Expiry, Record};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;
