@@ -36,10 +36,12 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, E> Future for ResponseFuture<F>
+impl<F, E, B> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<Response<Body>, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Output = Result<Response<Body>, BoxError>;
 
@@ -47,7 +49,9 @@ where
         let mut this = self.project();
         loop {
             let answer = match this.state.as_mut().project() {
-                StateProj::Calling { future } => ready!(future.poll(cx)).map_err(Into::into),
+                StateProj::Calling { future } => ready!(future.poll(cx))
+                    .map(|response| response.map(Body::new))
+                    .map_err(Into::into),
                 StateProj::Forwarded { future } => return future.as_mut().poll(cx),
             };
             let forward = match answer {

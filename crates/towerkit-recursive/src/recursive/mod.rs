@@ -72,11 +72,13 @@ impl Default for RecursiveLayer {
     }
 }
 
-impl<S> Layer<S> for RecursiveLayer
+impl<S, ResBody> Layer<S> for RecursiveLayer
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError> + Send + 'static,
     S::Future: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Service = RecursiveService<S>;
 
@@ -111,10 +113,12 @@ impl<S> std::fmt::Debug for RecursiveService<S> {
     }
 }
 
-impl<S> Service<Request<Body>> for RecursiveService<S>
+impl<S, ResBody> Service<Request<Body>> for RecursiveService<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<Body>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = BoxError;
