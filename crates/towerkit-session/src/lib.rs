@@ -45,6 +45,35 @@
 //!     .layer(Text::new("hello"));
 //! # let _ = app;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any request body and passes the app's errors on, so it
+//! goes straight into `Router::layer`; a handler takes the session as an
+//! `Extension`:
+//!
+//! ```no_run
+//! use axum::{routing::get, Extension, Router};
+//! use towerkit_core::session::SessionFactory;
+//! use towerkit_session::{MemoryStore, SessionLayer};
+//!
+//! async fn count(Extension(session): Extension<SessionFactory>) -> String {
+//!     let n = session.get::<u32>("n").await.ok().flatten().unwrap_or(0) + 1;
+//!     match session.insert("n", n).await {
+//!         Ok(()) => n.to_string(),
+//!         Err(exception) => exception.to_string(),
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/count", get(count))
+//!         .layer(SessionLayer::new(MemoryStore::default()));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
