@@ -278,3 +278,21 @@ fn help_and_version() {
         format!("towerkit {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The TOML loader refuses what the Rust builder refuses, with its words.
+#[test]
+fn a_bad_cookie_name_is_the_builders_error() {
+    let msg = refused(
+        "[pipeline.main]\npipeline = [\"s\", \"app\"]\n\n[filter.s]\nuse = \"session\"\ncookie_name = \"a;b\"\n\n[app.app]\nuse = \"echo\"\n",
+    );
+    let rust = towerkit_session::SessionLayer::new(towerkit_session::MemoryStore::default())
+        .cookie_name("a;b")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with(":6:"), "{msg}");
+    assert!(
+        msg.ends_with(&format!("key `cookie_name`: {rust}")),
+        "{msg}"
+    );
+}

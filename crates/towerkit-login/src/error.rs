@@ -2,15 +2,20 @@
 
 use std::fmt;
 
-/// Why [`LoginLayer::new`](crate::LoginLayer::new) refused to make a
-/// layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a builder of this crate refused: a layer, or a users file. The same
+/// check, and the same message, whether built in Rust or from a TOML file.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoginError {
     /// The operating system gave no randomness for the key that signs
-    /// Digest nonces. A key it did not choose at random (zeros, say)
-    /// would let anyone forge nonces, so there is no layer instead.
-    NoRandomness(getrandom::Error),
+    /// Digest nonces (its error, as text). A key it did not choose at
+    /// random (zeros, say) would let anyone forge nonces, so there is no
+    /// layer instead.
+    NoRandomness(String),
+    /// A users file ([`HtpasswdFile`](crate::HtpasswdFile),
+    /// [`HtdigestFile`](crate::HtdigestFile)) could not be read, or has a
+    /// line in no format read here: where (path and line) and why.
+    UsersFile(String),
 }
 
 impl fmt::Display for LoginError {
@@ -21,6 +26,7 @@ impl fmt::Display for LoginError {
                 "the operating system gave no randomness for the login's Digest nonce key \
                  ({err}); refusing to start with a key that is not secret"
             ),
+            LoginError::UsersFile(why) => f.write_str(why),
         }
     }
 }

@@ -154,8 +154,8 @@ impl LoginLayer {
         methods: &[LoginMethod],
         fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
     ) -> Result<Self, LoginError> {
-        let nonces =
-            Nonces::new(Duration::from_secs(300), fill).map_err(LoginError::NoRandomness)?;
+        let nonces = Nonces::new(Duration::from_secs(300), fill)
+            .map_err(|err| LoginError::NoRandomness(err.to_string()))?;
         Ok(LoginLayer {
             config: Arc::new(Config {
                 users,
@@ -1174,7 +1174,10 @@ mod tests {
         let Err(err) = made else {
             panic!("a layer made with no randomness for its nonce key");
         };
-        assert_eq!(err, LoginError::NoRandomness(getrandom::Error::UNSUPPORTED));
+        assert_eq!(
+            err,
+            LoginError::NoRandomness(getrandom::Error::UNSUPPORTED.to_string())
+        );
         assert!(err.to_string().contains("no randomness"), "{err}");
     }
 

@@ -20,6 +20,7 @@ use crate::health::Health;
 use crate::lazy::{Commit, LazySession};
 use crate::record::Expiry;
 use crate::store::SessionStore;
+use crate::SessionError;
 
 /// The cookie's name unless set.
 pub const DEFAULT_COOKIE_NAME: &str = "towerkit_session";
@@ -27,6 +28,7 @@ pub const DEFAULT_COOKIE_NAME: &str = "towerkit_session";
 /// Puts a lazy [`SessionFactory`] in every request. See the
 /// [crate documentation](crate).
 #[derive(Clone)]
+#[must_use]
 pub struct SessionLayer {
     config: Arc<Config>,
 }
@@ -78,10 +80,22 @@ impl SessionLayer {
         Arc::make_mut(&mut self.config)
     }
 
-    /// The cookie's name.
-    pub fn cookie_name(mut self, name: &str) -> Self {
+    /// The cookie's name: a token (letters, digits and
+    /// ``!#$%&'*+-.^_`|~``), else [`SessionError::InvalidCookieName`].
+    ///
+    /// ```
+    /// use towerkit_session::{MemoryStore, SessionError, SessionLayer};
+    ///
+    /// let layer = SessionLayer::new(MemoryStore::default());
+    /// assert!(layer.clone().cookie_name("sid").is_ok());
+    /// assert!(matches!(layer.cookie_name("a;b"), Err(SessionError::InvalidCookieName(_))));
+    /// ```
+    pub fn cookie_name(mut self, name: &str) -> Result<Self, SessionError> {
+        if !crate::error::is_cookie_name(name) {
+            return Err(SessionError::InvalidCookieName(name.to_owned()));
+        }
         self.config().cookie_name = name.to_owned();
-        self
+        Ok(self)
     }
 
     /// `SameSite` (default `Lax`, which keeps OAuth-style redirects back

@@ -77,6 +77,7 @@
 
 #![warn(missing_docs)]
 
+mod error;
 mod health;
 mod id;
 mod layer;
@@ -85,6 +86,7 @@ mod record;
 pub mod store;
 
 pub use cookie::SameSite;
+pub use error::SessionError;
 pub use id::{is_valid_id, new_id};
 pub use layer::{ResponseFuture, Session, SessionLayer, DEFAULT_COOKIE_NAME};
 pub use record::{Expiry, Record};

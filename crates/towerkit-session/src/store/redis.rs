@@ -1,5 +1,6 @@
 //! Sessions in Redis, shared by every instance of an app.
 
+use crate::SessionError;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -42,8 +43,9 @@ impl RedisStore {
 
     /// A store at `url` (`redis://127.0.0.1:6379/0`), keys starting with
     /// `prefix`. No connection is made yet.
-    pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|err| format!("{err}"))?;
+    pub fn new(url: &str, prefix: &str) -> Result<Self, SessionError> {
+        let client = redis::Client::open(url)
+            .map_err(|err| SessionError::InvalidRedisUrl(err.to_string()))?;
         Ok(RedisStore {
             client,
             prefix: prefix.to_owned(),
