@@ -114,7 +114,7 @@ fn error_documents(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError>
             .map_err(|_| section.error(&key, "a key here is an error status, e.g. 404"))?;
         layer = layer
             .try_document(status, &uri)
-            .map_err(|err| section.error(&key, err))?;
+            .map_err(|err| section.error(&key, err.to_string()))?;
         mapped += 1;
     }
     if mapped == 0 {

@@ -45,8 +45,10 @@
 
 #![warn(missing_docs)]
 
+mod error;
 pub mod error_documents;
 pub mod recursive;
 
+pub use error::RecursiveError;
 pub use error_documents::{ErrorDocuments, ErrorDocumentsLayer};
-pub use recursive::{RecursiveLayer, RecursiveService, ResponseFuture, DEFAULT_MAX_DEPTH};
+pub use recursive::{Recursive, RecursiveLayer, ResponseFuture, DEFAULT_MAX_DEPTH};
