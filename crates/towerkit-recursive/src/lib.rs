@@ -21,7 +21,7 @@
 //! ## In an axum app
 //!
 //! Forwards and loops are towerkit errors by design, so the layer goes into
-//! axum through [`towerkit_core::compat`], which makes them pages; it wraps the
+//! axum through [`towerkit_core::compat()`], which makes them pages; it wraps the
 //! whole router (`Router::layer` wraps each route on its own, and a forward
 //! must reach the others). A handler forwards by returning
 //! [`Forward::into_response`](towerkit_core::recursive::Forward::into_response).
