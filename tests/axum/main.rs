@@ -11,6 +11,7 @@ mod accesslog;
 mod apps;
 mod gzip;
 mod httpexceptions;
+mod hyper;
 mod login;
 mod proxyfix;
 mod recursive;
