@@ -568,14 +568,13 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     }
     for key in ["login_path", "logout_path"] {
         if let Some(path) = section.get::<String>(key)? {
-            if !path.starts_with('/') {
-                return Err(section.error(key, "a path starting with '/'"));
-            }
+            // The builder's own checks, so that Rust and TOML say the same.
             layer = if key == "login_path" {
                 layer.login_path(&path)
             } else {
                 layer.logout_path(&path)
-            };
+            }
+            .map_err(|err| section.error(key, err.to_string()))?;
         }
     }
     if let Some(path) = section.path("form_template")? {
@@ -590,9 +589,6 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let ticket = section.get::<TicketTable>("ticket")?;
     match ticket {
         Some(table) => {
-            if table.secret.len() < 16 {
-                return Err(section.error("ticket", "the ticket secret must be at least 16 bytes"));
-            }
             let mut options = TicketOptions::new(&table.secret);
             if let Some(digest) = table.digest {
                 options.digest = TicketDigest::parse(&digest).ok_or_else(|| {
@@ -611,7 +607,9 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
             }
             options.secure = table.secure.unwrap_or(false);
             options.http_only = table.http_only.unwrap_or(true);
-            layer = layer.ticket(options);
+            layer = layer
+                .ticket(options)
+                .map_err(|err| section.error("ticket", err.to_string()))?;
         }
         None if methods.contains(&LoginMethod::Ticket) => {
             return Err(section.error(

@@ -141,20 +141,7 @@ impl<S> Gzip<S> {
         GzipLayer::new()
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towerkit_core::inner_service_accessors!();
 }
 
 fn is_gzip(headers: &HeaderMap) -> bool {

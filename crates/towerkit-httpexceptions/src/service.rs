@@ -88,20 +88,7 @@ impl<S> HttpExceptions<S> {
         HttpExceptionsLayer::new()
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towerkit_core::inner_service_accessors!();
 }
 
 impl<S: Clone> Clone for HttpExceptions<S> {

@@ -203,6 +203,7 @@ mod tests {
                 .unwrap()
                 .protect(vec!["/private".to_owned()])
                 .ticket(TicketOptions::new("a secret of the tests"))
+                .unwrap()
         }
 
         fn ada() -> String {

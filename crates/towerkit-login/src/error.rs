@@ -16,6 +16,13 @@ pub enum LoginError {
     /// [`HtdigestFile`](crate::HtdigestFile)) could not be read, or has a
     /// line in no format read here: where (path and line) and why.
     UsersFile(String),
+    /// A login or logout path that does not start with `/`.
+    NotAPath(String),
+    /// A ticket secret shorter than
+    /// [`MIN_TICKET_SECRET`](crate::MIN_TICKET_SECRET) bytes.
+    TicketSecretTooShort(usize),
+    /// Not a cookie name (RFC 6265's token: visible ASCII but separators).
+    InvalidCookieName(String),
 }
 
 impl fmt::Display for LoginError {
@@ -27,6 +34,16 @@ impl fmt::Display for LoginError {
                  ({err}); refusing to start with a key that is not secret"
             ),
             LoginError::UsersFile(why) => f.write_str(why),
+            LoginError::NotAPath(path) => write!(f, "{path:?} is not a path starting with '/'"),
+            LoginError::TicketSecretTooShort(len) => write!(
+                f,
+                "the ticket secret must be at least {} bytes (it is {len})",
+                crate::MIN_TICKET_SECRET
+            ),
+            LoginError::InvalidCookieName(name) => write!(
+                f,
+                "`{name}` is not a cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"
+            ),
         }
     }
 }

@@ -57,6 +57,26 @@ pub enum LoginMethod {
     Ticket,
 }
 
+/// The shortest ticket secret [`LoginLayer::ticket`] takes, in bytes.
+pub const MIN_TICKET_SECRET: usize = 16;
+
+/// `path`, if it is a path starting with `/`.
+fn a_path(path: &str) -> Result<String, LoginError> {
+    if path.starts_with('/') {
+        Ok(path.to_owned())
+    } else {
+        Err(LoginError::NotAPath(path.to_owned()))
+    }
+}
+
+/// Whether `name` may name a cookie: a non-empty RFC 6265 token.
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// The tokens of a ticket, for apps (`REMOTE_USER_TOKENS`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserTokens(pub Vec<String>);
@@ -206,23 +226,46 @@ impl LoginLayer {
         self
     }
 
-    /// Where the form lives (default `/login`).
-    pub fn login_path(mut self, path: &str) -> Self {
-        self.config().login_path = path.to_owned();
-        self
+    /// Where the form lives (default `/login`): a path starting with `/`,
+    /// else [`LoginError::NotAPath`].
+    pub fn login_path(mut self, path: &str) -> Result<Self, LoginError> {
+        self.config().login_path = a_path(path)?;
+        Ok(self)
     }
 
-    /// Where logging out is (default `/logout`).
-    pub fn logout_path(mut self, path: &str) -> Self {
-        self.config().logout_path = path.to_owned();
-        self
+    /// Where logging out is (default `/logout`): a path starting with `/`,
+    /// else [`LoginError::NotAPath`].
+    pub fn logout_path(mut self, path: &str) -> Result<Self, LoginError> {
+        self.config().logout_path = a_path(path)?;
+        Ok(self)
     }
 
-    /// Reads and issues tickets.
-    pub fn ticket(mut self, options: TicketOptions) -> Self {
+    /// Reads and issues tickets. The secret must be at least
+    /// [`MIN_TICKET_SECRET`] bytes ([`LoginError::TicketSecretTooShort`]),
+    /// the cookie's name a token ([`LoginError::InvalidCookieName`]).
+    ///
+    /// ```
+    /// use towerkit_login::{HtpasswdFile, LoginError, LoginLayer, LoginMethod, TicketOptions};
+    /// # struct Nobody;
+    /// # impl towerkit_login::Authenticator for Nobody {
+    /// #     fn check(&self, _: &str, _: &str) -> towerkit_core::recursive::BoxFuture<bool> {
+    /// #         Box::pin(async { false })
+    /// #     }
+    /// # }
+    /// let layer = LoginLayer::new(Nobody, &[LoginMethod::Ticket]).unwrap();
+    /// let short = layer.ticket(TicketOptions::new("short"));
+    /// assert_eq!(short.map(|_| ()), Err(LoginError::TicketSecretTooShort(5)));
+    /// ```
+    pub fn ticket(mut self, options: TicketOptions) -> Result<Self, LoginError> {
+        if options.secret.len() < MIN_TICKET_SECRET {
+            return Err(LoginError::TicketSecretTooShort(options.secret.len()));
+        }
+        if !is_cookie_name(&options.cookie_name) {
+            return Err(LoginError::InvalidCookieName(options.cookie_name));
+        }
         let signer = TicketSigner::new(&options.secret, options.digest);
         self.config().ticket = Some((options, signer));
-        self
+        Ok(self)
     }
 
     /// The Digest algorithms offered, in order (default SHA-256, MD5).
@@ -281,20 +324,7 @@ impl<S> Login<S> {
         LoginLayer::new(users, methods)
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towerkit_core::inner_service_accessors!();
 }
 
 /// Only a same-origin path: no scheme, no `//host`, no backslash.
@@ -1106,7 +1136,9 @@ mod tests {
         }
         // Tickets keep the login without a session.
         let methods = [LoginMethod::Form, LoginMethod::Ticket];
-        let with_tickets = layer(&methods).ticket(TicketOptions::new("a secret of the tests"));
+        let with_tickets = layer(&methods)
+            .ticket(TicketOptions::new("a secret of the tests"))
+            .unwrap();
         let mut client = TestClient::new(with_tickets.layer(app()));
         let res = client
             .post("/login")
@@ -1138,8 +1170,11 @@ mod tests {
             .realm("elsewhere")
             .protect(vec!["/other".to_owned()])
             .login_path("/in")
+            .unwrap()
             .logout_path("/out")
+            .unwrap()
             .ticket(TicketOptions::new("a secret of the tests"))
+            .unwrap()
             .digest_algorithms(vec!["MD5"])
             .form_template("<p>{message}</p>");
         let mut client = TestClient::new(configured.layer(app()));

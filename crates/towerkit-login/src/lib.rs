@@ -109,7 +109,7 @@ pub use error::LoginError;
 pub use future::ResponseFuture;
 pub use layer::{
     safe_next, Login, LoginLayer, LoginMethod, TicketOptions, UserTokens, DEFAULT_FORM,
-    SESSION_USER,
+    MIN_TICKET_SECRET, SESSION_USER,
 };
 pub use ticket::{Ticket, TicketDigest, TicketSigner};
 pub use users::{Authenticator, HtdigestFile, HtpasswdFile, UserFiles};

@@ -164,20 +164,7 @@ impl<S> Session<S> {
         SessionLayer::new(store)
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towerkit_core::inner_service_accessors!();
 }
 
 /// The session cookie among a request's `Cookie` headers, if any.

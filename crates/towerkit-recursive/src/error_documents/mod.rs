@@ -130,20 +130,7 @@ impl<S> ErrorDocuments<S> {
         ErrorDocumentsLayer::new()
     }
 
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service, unwrapped.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    towerkit_core::inner_service_accessors!();
 }
 
 /// Any request body goes in as it is, and the inner service's errors go up
