@@ -46,3 +46,23 @@ async fn handlers_forward_and_include_through_the_router() {
     let res = client.get(format!("{base}/loop")).send().await.unwrap();
     assert_eq!(res.status(), 500);
 }
+
+/// Error documents go into `Router::layer` as they are (any body, axum's
+/// errors passed on); they fetch the page through the recursive layer
+/// around the router.
+#[tokio::test]
+async fn an_error_status_gets_its_document_and_keeps_its_status() {
+    use towerkit_recursive::ErrorDocumentsLayer;
+    let routes = Router::new()
+        .route("/errors/404.html", get(|| async { "<p>no such page</p>" }))
+        .route("/", get(|| async { "home" }))
+        .layer(ErrorDocumentsLayer::new().document(404, "/errors/404.html"));
+    let app = Router::new().fallback_service(compat(RecursiveLayer::new()).layer(routes));
+    let base = crate::serve(app).await;
+    let client = crate::client();
+    let res = client.get(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.text().await.unwrap(), "<p>no such page</p>");
+    let res = client.get(&base).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "home");
+}
