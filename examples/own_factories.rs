@@ -13,6 +13,7 @@
 //! | `forward` | `to` | forwards the request to another path |
 //! | `include` | `uri` | includes another path in its page |
 //! | `events` | | server-sent events: `GET /` streams `data: N`, one event per `POST /next` |
+//! | `url-for` | `endpoint` | in a `routes` app: JSON of the rule that matched, and the URL of `endpoint` (default: its own) built from its values and the query's, as a path and absolute |
 //! | `session-demo` | | a session: `/count` reads and writes, `/peek` reads, `/login` writes and cycles the id, `/logout` destroys, anything else leaves it alone |
 //!
 //! and a file handler, `environ`, for document roots.
@@ -27,6 +28,7 @@ use towerkit::core::recursive::Recursive;
 use towerkit::core::session::SessionFactory;
 use towerkit::core::{handler, Body, BoxError, ConnectionInfo, HttpException};
 use towerkit::deploy::{boxed_app, Registry};
+use towerkit::routing::{url_for, Params, RouteMatch, Urls, Value};
 
 fn main() -> ExitCode {
     let mut registry = Registry::with_builtins();
@@ -177,6 +179,37 @@ fn main() -> ExitCode {
     // A file handler: what a document root hands the files of an extension
     // to (`handlers = { env = "environ" }`). This one shows what the file's
     // app sees: SCRIPT_NAME up to the file, PATH_INFO after it.
+    // ANCHOR: url_for
+    registry.app("url-for", |section| {
+        let endpoint: Option<String> = section.get("endpoint")?;
+        Ok(boxed_app(handler(move |req: Request<Body>| {
+            let endpoint = endpoint.clone();
+            async move {
+                let route = RouteMatch::of(&req).ok_or("url-for answers inside a routes app")?;
+                let endpoint = endpoint.as_deref().unwrap_or(route.endpoint());
+                let query = req.uri().query().unwrap_or_default();
+                let from_query = query
+                    .split('&')
+                    .filter_map(|pair| pair.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), Value::from(v)));
+                let params: Params = route
+                    .values()
+                    .map(|(k, v)| (k.to_owned(), v.clone()))
+                    .chain(from_query)
+                    .collect();
+                let body = serde_json::json!({
+                    "endpoint": route.endpoint(),
+                    "rule": route.rule(),
+                    "params": route.params(),
+                    "url": url_for(&req, endpoint, &params)?,
+                    "external": Urls::of(&req)?.external(true).url_for(endpoint, &params)?,
+                });
+                Ok::<_, BoxError>(Response::new(Body::from(body.to_string())))
+            }
+        })))
+    });
+    // ANCHOR_END: url_for
+
     registry.file_handler("environ", |_path| boxed_app(towerkit::core::app::Echo));
 
     towerkit::cli::main_with(registry)

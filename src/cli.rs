@@ -23,6 +23,7 @@ use crate::server::{Reloadable, Server};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod metrics;
 mod watch;
 
 /// Exit status of a config error, as the issue tracker and scripts expect.
@@ -48,6 +49,10 @@ enum Command {
         /// Listen here instead of `[server] listen` (repeatable), e.g. 127.0.0.1:0.
         #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
         listen: Vec<std::net::SocketAddr>,
+        /// Serve metrics here instead of `[metrics] listen` (each of several
+        /// instances on one machine needs its own), e.g. 127.0.0.1:9101.
+        #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Development: rebuild the stack whenever the stack file or a file
         /// or folder it names changes (SIGHUP does the same at any time).
         #[arg(long)]
@@ -92,6 +97,7 @@ pub fn main_with(registry: Registry) -> ExitCode {
             config,
             root,
             listen,
+            metrics_listen,
             reload,
         } => {
             let source = match config {
@@ -106,7 +112,12 @@ pub fn main_with(registry: Registry) -> ExitCode {
                 },
             };
             match source.load(&registry) {
-                Ok(deployment) => serve(registry, source, deployment, listen, reload),
+                Ok(mut deployment) => {
+                    if metrics_listen.is_some() {
+                        deployment.server.metrics = metrics_listen;
+                    }
+                    serve(registry, source, deployment, listen, reload)
+                }
                 Err(err) => {
                     eprintln!("towerkit: {err}");
                     ExitCode::from(CONFIG_ERROR)
@@ -149,6 +160,14 @@ fn serve(
     listen: Vec<std::net::SocketAddr>,
     watch: bool,
 ) -> ExitCode {
+    // Taken before any thread starts: it clears the environment variables.
+    let inherited = match crate::server::activation::listen_fds() {
+        Ok(inherited) => inherited,
+        Err(err) => {
+            eprintln!("towerkit: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -162,15 +181,64 @@ fn serve(
     crate::server::raise_open_files_limit();
     runtime.block_on(async move {
         let options = deployment.server.clone();
-        let builder = options
-            .listeners(&listen)
+        let mut listeners = options.listeners(&listen);
+        let mut handed_down = Vec::new();
+        if !inherited.is_empty() {
+            if !listen.is_empty() {
+                tracing::warn!(
+                    "--listen is ignored: sockets were handed down by socket activation"
+                );
+            }
+            // The sockets handed down take the place of `listen`; named
+            // `https` (or `tls`) they speak TLS and take the place of
+            // `[server] tls` addresses of its own too, which are otherwise
+            // still bound.
+            let named_tls = inherited.iter().any(|socket| socket.is_tls());
+            let replaced = if named_tls {
+                listeners.len()
+            } else if listen.is_empty() {
+                options.listen.len()
+            } else {
+                listen.len()
+            };
+            listeners.drain(..replaced.min(listeners.len()));
+            let tls = options.tls.as_ref().map(|tls| tls.config.clone());
+            for socket in inherited {
+                let speaks_tls = if named_tls {
+                    socket.is_tls()
+                } else {
+                    options.listen_tls().is_some()
+                };
+                let tls = if speaks_tls { tls.clone() } else { None };
+                if speaks_tls && tls.is_none() {
+                    eprintln!(
+                        "towerkit: a socket handed down is named for TLS, but [server] has no tls"
+                    );
+                    return ExitCode::FAILURE;
+                }
+                handed_down.push((socket.listener, tls));
+            }
+            eprintln!(
+                "towerkit: serving on {} socket(s) handed down by socket activation",
+                handed_down.len()
+            );
+        }
+        let builder = handed_down
             .into_iter()
-            .fold(Server::builder(), |builder, (addr, tls)| match tls {
+            .fold(Server::builder(), |builder, (socket, tls)| {
+                builder.inherit(socket, tls)
+            });
+        let builder = listeners
+            .into_iter()
+            .fold(builder, |builder, (addr, tls)| match tls {
                 Some(tls) => builder.listen_tls(addr, tls),
                 None => builder.listen(addr),
             })
             .limits(options.limits.clone())
-            .shutdown_grace(options.shutdown_grace);
+            .shutdown_grace(options.shutdown_grace)
+            .drain_delay(options.drain_delay)
+            .reuse_port(options.reuse_port)
+            .metrics(options.metrics.is_some());
         let server = match builder.bind().await {
             Ok(server) => server,
             Err(err) => {
@@ -181,6 +249,25 @@ fn serve(
         for url in server.urls() {
             eprintln!("towerkit: listening on {url}");
         }
+        let scrapes = match options.metrics {
+            Some(addr) => match metrics::start(addr, options.reuse_port).await {
+                Ok((scrapes, scrape)) => {
+                    for url in scrapes.urls() {
+                        eprintln!("towerkit: metrics at {url}/metrics");
+                    }
+                    // Scraped until the server is done, drain and grace
+                    // included.
+                    Some(tokio::spawn(
+                        scrapes.serve_with_shutdown(scrape, std::future::pending()),
+                    ))
+                }
+                Err(err) => {
+                    eprintln!("towerkit: {err}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => None,
+        };
         let paths = deployment.paths.clone();
         let (service, reloader) = Reloadable::new(deployment.app);
         let reloads = Reloads {
@@ -190,7 +277,11 @@ fn serve(
             options,
         };
         tokio::spawn(reloads.run(watch.then_some(paths)));
-        match server.serve(service).await {
+        let served = server.serve(service).await;
+        if let Some(scrapes) = scrapes {
+            scrapes.abort();
+        }
+        match served {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("towerkit: {err}");
@@ -255,10 +346,12 @@ impl Reloads {
             Ok(Ok(deployment)) => deployment,
             Ok(Err(err)) => {
                 tracing::error!("reload failed, the running stack stays: {err}");
+                ::metrics::counter!("towerkit_reloads_total", "result" => "failed").increment(1);
                 return None;
             }
             Err(err) => {
                 tracing::error!("reload failed, the running stack stays: {err}");
+                ::metrics::counter!("towerkit_reloads_total", "result" => "failed").increment(1);
                 return None;
             }
         };
@@ -271,10 +364,16 @@ impl Reloads {
             || new.tls.is_some() != self.options.tls.is_some()
             || new.limits != self.options.limits
             || new.shutdown_grace != self.options.shutdown_grace
+            || new.drain_delay != self.options.drain_delay
+            || new.reuse_port != self.options.reuse_port
+            || new.metrics != self.options.metrics
         {
-            tracing::warn!("[server] listeners and limits changed: they take effect on restart");
+            tracing::warn!(
+                "[server] listeners and limits, or [metrics], changed: they take effect on restart"
+            );
         }
         self.reloader.replace(deployment.app);
+        ::metrics::counter!("towerkit_reloads_total", "result" => "ok").increment(1);
         eprintln!("towerkit: reloaded");
         Some(deployment.paths)
     }

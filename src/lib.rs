@@ -20,6 +20,7 @@
 //! | [`proxyfix`] | `towerkit-proxyfix` | `X-Forwarded-*` and `Forwarded` from trusted peers |
 //! | [`cgi`] | `towerkit-cgi` | a CGI gateway |
 //! | [`proxy`] | `towerkit-proxy` | a reverse proxy to HTTP/1.1, HTTP/2 and TLS upstreams |
+//! | [`routing`] | `towerkit-routing` | rules with typed converters, methods, hosts; a `Router`; `url_for` that knows its mount |
 //! | [`deploy`] | `towerkit-deploy` | stacks from TOML, after Paste Deploy |
 //! | [`cli`] | | the `towerkit` command, for programs of one's own |
 //!
@@ -58,6 +59,8 @@ pub use towerkit_proxy as proxy;
 pub use towerkit_proxyfix as proxyfix;
 #[cfg(feature = "recursive")]
 pub use towerkit_recursive as recursive;
+#[cfg(feature = "routing")]
+pub use towerkit_routing as routing;
 #[cfg(feature = "server")]
 pub use towerkit_server as server;
 #[cfg(feature = "session")]

@@ -78,7 +78,7 @@ fn the_summary_lists_every_chapter() {
 }
 
 /// A folder holding a copy of `listing` and what the listings refer to:
-/// `public/`, `users.htpasswd`, a certificate.
+/// `public/`, `users.htpasswd`, `users.htdigest`, a certificate.
 fn beside(listing: &Path) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join(listing.file_name().unwrap());
@@ -87,6 +87,12 @@ fn beside(listing: &Path) -> (tempfile::TempDir, PathBuf) {
     std::fs::copy(
         Path::new(ROOT).join("examples/demo/users.htpasswd"),
         dir.path().join("users.htpasswd"),
+    )
+    .unwrap();
+    // demo's password, demo, in the realm `hub`, as `htdigest` writes it.
+    std::fs::write(
+        dir.path().join("users.htdigest"),
+        "demo:hub:60acbeb27bfb9f2c74849dfa9b3b0285\n",
     )
     .unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -163,20 +169,11 @@ fn two_instances_share_sessions_behind_nginx() {
 
     let jar = tempfile::NamedTempFile::new().unwrap();
     let jar = jar.path().to_str().unwrap().to_owned();
-    let login = curl(&[
-        "-s",
-        "-b",
+    let login = common::post_form(
         &jar,
-        "-c",
-        &jar,
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-d",
-        "username=demo&password=demo&next=/",
         &nginx.url("/login"),
-    ]);
+        "username=demo&password=demo&next=/",
+    );
     assert_eq!(login, "303");
     // Round robin: both instances serve the logged-in user from Redis.
     for _ in 0..4 {

@@ -39,7 +39,7 @@ fn unknown_section_kind() {
     let msg = refused("[app.main]\nuse = \"echo\"\n\n[filters.gzip]\nuse = \"gzip\"\n");
     assert_eq!(
         msg,
-        ":4:2: unknown section kind `filters`; expected server, pipeline, filter, app or composite"
+        ":4:2: unknown section kind `filters`; expected server, metrics, pipeline, filter, app or composite"
     );
 }
 

@@ -125,7 +125,10 @@ fn dashboard() {
     ]);
     assert_eq!(login, format!("303 {base}/"));
     let me: serde_json::Value = serde_json::from_str(&get("/api/me")).unwrap();
-    assert_eq!(me, serde_json::json!({"user": "admin", "visits": 1}));
+    assert_eq!(
+        me,
+        serde_json::json!({"user": "admin", "visits": 1, "api": format!("{base}/api/devices")})
+    );
     let me: serde_json::Value = serde_json::from_str(&get("/api/me")).unwrap();
     assert_eq!(me["visits"], 2);
     assert!(get("/").contains("<title>Hub dashboard</title>"));
@@ -134,7 +137,49 @@ fn dashboard() {
     let devices: serde_json::Value = serde_json::from_str(&get("/api/devices")).unwrap();
     assert_eq!(
         devices[0],
-        serde_json::json!({"id": "lamp", "kind": "switch", "on": false})
+        serde_json::json!({
+            "id": "lamp", "kind": "switch", "on": false,
+            "url": "/api/devices/lamp", "toggle": "/api/devices/lamp/toggle",
+        })
+    );
+    assert_eq!(devices[2]["url"], "/api/devices/thermometer");
+    assert!(devices[2].get("toggle").is_none(), "a sensor has no toggle");
+    // Behind a proxy that mounts the hub at /hub, the URLs say so.
+    let behind = |path: &str| {
+        curl(&[
+            "-sk",
+            "-b",
+            &jar,
+            "-H",
+            "X-Forwarded-Host: public.example",
+            "-H",
+            "X-Forwarded-Prefix: /hub",
+            &format!("{base}{path}"),
+        ])
+    };
+    let devices: serde_json::Value = serde_json::from_str(&behind("/api/devices")).unwrap();
+    assert_eq!(devices[0]["toggle"], "/hub/api/devices/lamp/toggle");
+    let me: serde_json::Value = serde_json::from_str(&behind("/api/me")).unwrap();
+    assert_eq!(me["api"], "https://public.example/hub/api/devices");
+    let lamp: serde_json::Value = serde_json::from_str(&get("/api/devices/lamp")).unwrap();
+    assert_eq!(lamp["on"], false);
+    // The router answers wrong methods and unknown paths.
+    let head = headers(&[
+        "-k",
+        "-b",
+        &jar,
+        "-X",
+        "DELETE",
+        &format!("{base}/api/devices"),
+    ]);
+    assert!(
+        head.starts_with("HTTP/2 405") || head.starts_with("HTTP/1.1 405"),
+        "{head}"
+    );
+    assert!(head.contains("allow: GET, HEAD, OPTIONS\n"), "{head}");
+    assert_eq!(
+        status(&["-k", "-b", &jar, &format!("{base}/api/devices/toaster")]),
+        "404"
     );
     let stream = std::process::Command::new("curl")
         .args([

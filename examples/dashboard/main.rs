@@ -13,9 +13,10 @@
 //! The stack, outermost first:
 //!
 //! ```text
-//! error pages ─ gzip ─ sessions ─ login (form, everything protected) ─┬ /api     JSON: devices, toggles, who am I
-//!                                                                     ├ /events  server-sent events of device changes
-//!                                                                     └ /        the front end (public/)
+//! proxy-fix ─ error pages ─ gzip ─ sessions ─ login (form, everything protected) ─┬ /api     JSON on rules: devices, toggles, who am I
+//!                                                                                 │          (towerkit-routing; URLs built with url_for)
+//!                                                                                 ├ /events  server-sent events of device changes
+//!                                                                                 └ /        the front end (public/)
 //! ```
 
 use std::convert::Infallible;
@@ -25,17 +26,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::StreamBody;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 use tower::ServiceBuilder;
 use towerkit::core::session::SessionFactory;
-use towerkit::core::{
-    handler, path_info, Body, BoxError, ConnectionInfo, HttpException, RemoteUser,
-};
+use towerkit::core::{handler, Body, BoxError, ConnectionInfo, HttpException, RemoteUser};
 use towerkit::deploy::{boxed_app, BoxApp};
 use towerkit::httpexceptions::HttpExceptionsLayer;
+use towerkit::proxyfix::ProxyFixLayer;
+use towerkit::routing::{url_for, Map, Params, RouteMatch, Router, Urls};
 use towerkit::server::{Server, TlsConfig};
 use towerkit::urlparser::UrlMap;
 use towerkit_gzip::GzipLayer;
@@ -51,11 +52,13 @@ async fn main() -> Result<(), BoxError> {
     let hub = Hub::start();
 
     let site = UrlMap::new()
-        .mount("/api", api(hub.clone()))
+        .mount("/api", api(hub.clone())?)
         .mount("/events", events(hub))
         .mount("/", boxed_app(ServeDir::new(here.join("public"))));
     let users = HtpasswdFile::open(here.join("users.htpasswd"))?;
     let stack = ServiceBuilder::new()
+        // Behind a proxy on this machine: its scheme, host and prefix.
+        .layer(ProxyFixLayer::new().x_host(1).x_prefix(1))
         .layer(HttpExceptionsLayer::new())
         .layer(GzipLayer::new())
         .layer(SessionLayer::new(MemoryStore::new(10_000)))
@@ -161,45 +164,109 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
 }
 
 // ANCHOR: api
-/// `GET /devices`, `POST /devices/{id}/toggle`, and `GET /me`: the user
-/// the login layer found, and how often this session asked.
-fn api(hub: Hub) -> BoxApp {
-    boxed_app(handler(move |req: Request<Body>| {
-        let hub = hub.clone();
-        async move {
-            let path = path_info(&req).to_owned();
-            let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-            match (req.method(), segments.as_slice()) {
-                (&Method::GET, ["devices"]) => {
-                    Ok(json_response(StatusCode::OK, &hub.lock().json()))
-                }
-                (&Method::POST, ["devices", id, "toggle"]) => match hub.toggle(id) {
+/// The JSON API, on rules: `GET /devices`, `GET /devices/<id>`,
+/// `POST /devices/<id>/toggle` and `GET /me`. Each device carries its own
+/// URL and its toggle's, built with `url_for`: they include the mount
+/// (`/api`) and, behind a proxy, its public prefix. A wrong method is a 405
+/// with `Allow`, an unknown path a 404, both from the router.
+fn api(hub: Hub) -> Result<BoxApp, BoxError> {
+    let map = Map::builder()
+        .route("GET /devices", "devices")?
+        .route("GET /devices/<id>", "device")?
+        .route("POST /devices/<id>/toggle", "toggle")?
+        .route("GET /me", "me")?
+        .build()?;
+    let list = hub.clone();
+    let one = hub.clone();
+    let router = Router::builder(map)
+        .endpoint(
+            "devices",
+            endpoint(move |req| {
+                let devices = list.lock().json();
+                let linked = devices
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|device| with_links(&req, device.clone()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(json_response(StatusCode::OK, &Value::Array(linked)))
+            }),
+        )
+        .endpoint(
+            "device",
+            endpoint(move |req| {
+                let id = RouteMatch::of(&req)
+                    .and_then(|m| m.str("id"))
+                    .unwrap_or_default();
+                let devices = one.lock().json();
+                let device = devices
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|d| d["id"] == id)
+                    .cloned()
+                    .ok_or_else(|| {
+                        HttpException::not_found().with_detail(format!("no device called {id}"))
+                    })?;
+                Ok(json_response(StatusCode::OK, &with_links(&req, device)?))
+            }),
+        )
+        .endpoint(
+            "toggle",
+            endpoint(move |req| {
+                let id = RouteMatch::of(&req)
+                    .and_then(|m| m.str("id"))
+                    .unwrap_or_default();
+                match hub.toggle(id) {
                     Some(change) => Ok(json_response(StatusCode::OK, &change)),
                     None => Err(HttpException::not_found()
                         .with_detail(format!("no switch called {id}"))
                         .into()),
-                },
-                (&Method::GET, ["me"]) => {
-                    let user = req.extensions().get::<RemoteUser>().map(|u| u.name.clone());
-                    let session = SessionFactory::of(&req).ok_or_else(|| {
-                        HttpException::internal_server_error().with_detail("no session layer")
-                    })?;
-                    let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
-                    session.insert("visits", visits).await?;
-                    Ok(json_response(
-                        StatusCode::OK,
-                        &json!({"user": user, "visits": visits}),
-                    ))
                 }
-                (_, ["devices"] | ["me"]) => {
-                    Err(HttpException::method_not_allowed(&[Method::GET]).into())
-                }
-                (_, ["devices", _, "toggle"]) => {
-                    Err(HttpException::method_not_allowed(&[Method::POST]).into())
-                }
-                _ => Err::<_, BoxError>(HttpException::not_found().into()),
-            }
-        }
+            }),
+        )
+        .endpoint("me", boxed_app(handler(me)))
+        .build()?;
+    Ok(boxed_app(router))
+}
+
+/// `device` with the URLs of itself and (a switch) of its toggle.
+fn with_links(req: &Request<Body>, mut device: Value) -> Result<Value, BoxError> {
+    let id = device["id"].as_str().unwrap_or_default().to_owned();
+    let params = Params::new().set("id", id);
+    device["url"] = url_for(req, "device", &params)?.into();
+    if device["kind"] == "switch" {
+        device["toggle"] = url_for(req, "toggle", &params)?.into();
+    }
+    Ok(device)
+}
+
+/// The user the login layer found, how often this session asked, and the
+/// API's public address: an absolute URL built behind the proxy (scheme,
+/// host and prefix from `X-Forwarded-*`), which the page shows.
+async fn me(req: Request<Body>) -> Result<Response<Body>, BoxError> {
+    let user = req.extensions().get::<RemoteUser>().map(|u| u.name.clone());
+    let session = SessionFactory::of(&req)
+        .ok_or_else(|| HttpException::internal_server_error().with_detail("no session layer"))?;
+    let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+    session.insert("visits", visits).await?;
+    let api = Urls::of(&req)?
+        .external(true)
+        .url_for("devices", &Params::new())?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"user": user, "visits": visits, "api": api}),
+    ))
+}
+
+/// An endpoint answering at once from the request.
+fn endpoint<F>(answer: F) -> BoxApp
+where
+    F: Fn(Request<Body>) -> Result<Response<Body>, BoxError> + Clone + Send + Sync + 'static,
+{
+    boxed_app(handler(move |req: Request<Body>| {
+        let answer = answer.clone();
+        async move { answer(req) }
     }))
 }
 // ANCHOR_END: api

@@ -276,6 +276,12 @@ pub fn status(args: &[&str]) -> String {
     curl(&all)
 }
 
+/// POSTs the form `fields` (`username=demo&password=demo`) to `url` with
+/// the cookie jar `jar` (read and written): the status code, as text.
+pub fn post_form(jar: &str, url: &str, fields: &str) -> String {
+    status(&["-b", jar, "-c", jar, "-d", fields, url])
+}
+
 /// The response head curl got (`-D -`), lines ending in `\n`.
 pub fn headers(args: &[&str]) -> String {
     let mut all = vec!["-s", "-D", "-", "-o", "/dev/null"];
@@ -388,6 +394,11 @@ impl Nginx {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    /// What nginx wrote to its error log so far (upstream failures, retries).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("error.log")).unwrap_or_default()
     }
 }
 

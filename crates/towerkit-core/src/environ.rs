@@ -12,6 +12,7 @@
 //! | `REMOTE_ADDR`, `SERVER_NAME/PORT`, `wsgi.url_scheme` | [`ConnectionInfo`] |
 //! | `REMOTE_USER`, `AUTH_TYPE` | [`RemoteUser`] |
 //! | (the server is stopping: end long-lived responses) | [`Shutdown`] |
+//! | (where the request was routed, for metrics) | [`RouteLabel`] |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -252,6 +253,7 @@ impl Eq for Shutdown {}
 #[derive(Debug, Default)]
 struct ShutdownState {
     requested: std::sync::atomic::AtomicBool,
+    draining: std::sync::atomic::AtomicBool,
     notify: tokio::sync::Notify,
 }
 
@@ -273,6 +275,22 @@ impl Shutdown {
     /// Whether shutdown has begun.
     pub fn is_requested(&self) -> bool {
         self.0.requested.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Announces that shutdown is coming: the server still serves, but a
+    /// health check should now say it is draining (see the server's
+    /// `drain_delay`).
+    pub fn begin_draining(&self) {
+        self.0
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the server is on its way out: draining, or shutdown begun.
+    /// A health check answers "draining" from then on, so that load
+    /// balancers send new requests elsewhere.
+    pub fn is_draining(&self) -> bool {
+        self.0.draining.load(std::sync::atomic::Ordering::Acquire) || self.is_requested()
     }
 
     /// `body`, ended between two frames once shutdown begins (see
@@ -331,5 +349,38 @@ mod tests {
         req.extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
         assert_eq!(client_addr(&req), Some(peer));
+    }
+}
+
+/// Where a request was routed, named for the server's metrics (a label of
+/// `towerkit_http_requests_total`): urlmap names the mount it chose, the
+/// router the rule that matched, and the innermost one wins.
+///
+/// The server puts one in a request's extensions only when it counts
+/// requests: elsewhere [`RouteLabel::set`] finds none and does nothing, at
+/// the cost of one extension lookup. Names come from the stack's
+/// configuration (mount prefixes, rule patterns), never from the request,
+/// so that the number of series stays bounded.
+#[derive(Clone, Debug, Default)]
+pub struct RouteLabel(Arc<std::sync::Mutex<Option<Arc<str>>>>);
+
+impl RouteLabel {
+    /// An empty label, to put in a request.
+    pub fn new() -> Self {
+        RouteLabel::default()
+    }
+
+    /// Names where `req` was routed, if its server counts.
+    pub fn set<B>(req: &Request<B>, route: &Arc<str>) {
+        if let Some(label) = req.extensions().get::<RouteLabel>() {
+            if let Ok(mut slot) = label.0.lock() {
+                *slot = Some(route.clone());
+            }
+        }
+    }
+
+    /// The name the innermost layer gave, if any.
+    pub fn get(&self) -> Option<Arc<str>> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
     }
 }

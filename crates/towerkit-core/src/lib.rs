@@ -51,6 +51,8 @@ pub mod kept;
 pub mod oneshot;
 pub mod path;
 pub mod recursive;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod session;
 pub mod test_client;
 pub mod url;
@@ -58,8 +60,8 @@ pub mod url;
 pub use body::{try_downcast, Body};
 pub use compat::compat;
 pub use environ::{
-    client_addr, ConnectionInfo, EndOnShutdown, OriginalUri, RemoteUser, ScriptName, Shutdown,
-    TlsInfo,
+    client_addr, ConnectionInfo, EndOnShutdown, OriginalUri, RemoteUser, RouteLabel, ScriptName,
+    Shutdown, TlsInfo,
 };
 pub use exception::{escape_html, Format, HttpException, RetryAfter};
 pub use handler::{handler, Handler, HandlerFuture};

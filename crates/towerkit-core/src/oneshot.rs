@@ -12,7 +12,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
+use http::Response;
 use tower_service::Service;
+
+use crate::{Body, BoxError};
 
 /// Calls `service` with `req`: at once if it is ready, otherwise once it is
 /// (the readiness check is repeated with the caller's waker).
@@ -87,6 +91,79 @@ impl<S: Service<R>, R> Future for Oneshot<S, R> {
                 }
             };
             state.set(State::Called { future });
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of a layer that either calls a service once (with
+    /// [`oneshot`], its response body made a [`Body`]) or answers by itself
+    /// (a redirect, a 404): what a mounting or routing layer returns.
+    ///
+    /// ```
+    /// use towerkit_core::app::Text;
+    /// use towerkit_core::oneshot::CallOrAnswer;
+    /// use towerkit_core::HttpException;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let called = CallOrAnswer::call(Text::new("hi"), http::Request::new(()));
+    /// assert_eq!(called.await.unwrap().status(), 200);
+    /// let answered = CallOrAnswer::<Text, http::Request<()>>::answer(
+    ///     HttpException::not_found().to_response(towerkit_core::Format::Text),
+    /// );
+    /// assert_eq!(answered.await.unwrap().status(), 404);
+    /// # })
+    /// ```
+    pub struct CallOrAnswer<S: Service<R>, R> {
+        #[pin]
+        kind: Kind<S, R>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = KindProj]
+    enum Kind<S: Service<R>, R> {
+        Called { #[pin] inner: Oneshot<S, R> },
+        Answered { response: Option<Response<Body>> },
+    }
+}
+
+impl<S: Service<R>, R> CallOrAnswer<S, R> {
+    /// Calls `service` with `req` ([`oneshot`]).
+    pub fn call(service: S, req: R) -> Self {
+        CallOrAnswer {
+            kind: Kind::Called {
+                inner: oneshot(service, req),
+            },
+        }
+    }
+
+    /// Answers with `response`, calling nothing.
+    pub fn answer(response: Response<Body>) -> Self {
+        CallOrAnswer {
+            kind: Kind::Answered {
+                response: Some(response),
+            },
+        }
+    }
+}
+
+impl<S, R, B> Future for CallOrAnswer<S, R>
+where
+    S: Service<R, Response = Response<B>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Body>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called { inner } => inner.poll(cx).map_ok(|res| res.map(Body::new)),
+            KindProj::Answered { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after it completed: nothing more will come.
+                None => Poll::Pending,
+            },
         }
     }
 }

@@ -8,7 +8,7 @@ use tower::util::BoxCloneSyncService;
 
 use http::header::{HeaderName, HeaderValue};
 use http::StatusCode;
-use towerkit_core::app::{Echo, Text};
+use towerkit_core::app::{Check, Echo, Health, Text};
 use towerkit_urlparser::UrlMap;
 
 use towerkit_accesslog::{AccessLogLayer, LogWriter};
@@ -36,8 +36,13 @@ use crate::ConfigError;
 pub(crate) fn register(registry: &mut Registry) {
     registry.app("text", text);
     registry.app("echo", |_| Ok(boxed_app(Echo)));
+    registry.app("health", health);
     registry.composite("urlmap", urlmap);
     registry.composite("cascade", cascade);
+    // Rules name other sections, as a composite's keys do; the issue and
+    // the book write it as an app.
+    registry.app("routes", crate::routes::routes);
+    registry.composite("routes", crate::routes::routes);
     registry.app("urlparser", urlparser);
     registry.app("static", serve_static);
     registry.filter("http-exceptions", http_exceptions);
@@ -55,6 +60,19 @@ pub(crate) fn register(registry: &mut Registry) {
         .provides("recursive", "recursive");
     registry.filter("error-documents", error_documents);
     registry.filter("access-log", access_log);
+}
+
+/// `use = "health"`: `timeout` (default 2s), the longest a store's check
+/// is waited for. Asks every store of the served stack.
+fn health(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError> {
+    let mut health = Health::new(section.readiness().clone());
+    if let Some(timeout) = section.get::<HumanDuration>("timeout")? {
+        if timeout.0.is_zero() {
+            return Err(section.error("timeout", "a check needs some time: e.g. \"2s\""));
+        }
+        health = health.timeout(timeout.0);
+    }
+    Ok(boxed_app(health))
 }
 
 /// `use = "access-log"`: `path` (default: stderr). Apache combined format;
@@ -345,6 +363,28 @@ fn gzip(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     Ok(Filter::layer(layer))
 }
 
+/// A login's shared state, as a health check asks it.
+struct LoginReady(LoginLayer);
+
+impl Check for LoginReady {
+    fn check(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        self.0.ready()
+    }
+}
+
+/// A session store, as a health check asks it.
+struct StoreReady(std::sync::Arc<dyn SessionStore>);
+
+impl Check for StoreReady {
+    fn check(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move { self.0.ready().await.map_err(|err| err.to_string()) })
+    }
+}
+
 /// `use = "session"`: `store` (`memory`, `file`, `cookie`, `redis`),
 /// `cookie_name`, `max_age`, `idle_timeout`, `same_site` (`lax`, `strict`,
 /// `none`), `secure`; `capacity` (memory), `path` (file), `url`, `prefix`
@@ -434,6 +474,10 @@ fn session(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
             ))
         }
     };
+    section.readiness().add(
+        format!("filter.{}", section.name()),
+        std::sync::Arc::new(StoreReady(store.clone())),
+    );
     let mut layer = SessionLayer::with_store(store);
     if let Some(name) = section.get::<String>("cookie_name")? {
         // The builder's own check, so that Rust and TOML say the same.
@@ -487,7 +531,9 @@ struct TicketTable {
 /// `login_path`, `logout_path`, `form_template`, and a `ticket` table
 /// (`secret`, `digest`, `cookie_name`, `include_ip`, `timeout`, `secure`,
 /// `http_only`). `form` without `ticket` needs a `session` filter outside
-/// it, which keeps the login.
+/// it, which keeps the login. For many instances: `secret` (at least 32
+/// bytes, the same on each: the Digest nonce key), `state` (a Redis URL:
+/// the throttle's and the nonces' counts) and `state_timeout`.
 fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
     let names: Vec<String> = section.require("methods")?;
     let mut methods = Vec::new();
@@ -585,6 +631,40 @@ fn login(section: &mut Section<'_, '_>) -> Result<Filter, ConfigError> {
             )
         })?;
         layer = layer.form_template(&template);
+    }
+    if let Some(secret) = section.get::<String>("secret")? {
+        layer = layer
+            .secret(&secret)
+            .map_err(|err| section.error("secret", err.to_string()))?;
+    }
+    let state_timeout = section.get::<HumanDuration>("state_timeout")?;
+    match section.get::<String>("state")? {
+        Some(url) => {
+            layer = layer
+                .state(&url)
+                .map_err(|err| section.error("state", err.to_string()))?;
+            if let Some(timeout) = state_timeout {
+                if timeout.0.is_zero() {
+                    return Err(section.error(
+                        "state_timeout",
+                        "a Redis operation needs some time: e.g. \"2s\"",
+                    ));
+                }
+                layer = layer.state_timeout(timeout.0);
+            }
+            // `use = "health"` is ready only while the shared state answers.
+            section.readiness().add(
+                format!("filter.{}", section.name()),
+                std::sync::Arc::new(LoginReady(layer.clone())),
+            );
+        }
+        None if state_timeout.is_some() => {
+            return Err(section.error(
+                "state_timeout",
+                "`state_timeout` applies to a shared state only: state = \"redis://…\"",
+            ));
+        }
+        None => {}
     }
     let ticket = section.get::<TicketTable>("ticket")?;
     match ticket {

@@ -58,6 +58,8 @@ pub(crate) struct Document<'s> {
     pub(crate) dir: PathBuf,
     source: &'s str,
     pub(crate) server: Option<(&'s DeTable<'s>, Range<usize>)>,
+    /// `[metrics]`.
+    pub(crate) metrics: Option<(&'s DeTable<'s>, Range<usize>)>,
     /// Apps, composites and pipelines share one namespace; filters have
     /// their own.
     pub(crate) targets: HashMap<&'s str, SectionDef<'s>>,
@@ -95,6 +97,7 @@ impl<'s> Document<'s> {
             dir,
             source,
             server: None,
+            metrics: None,
             targets: HashMap::new(),
             filters: HashMap::new(),
             order: Vec::new(),
@@ -113,11 +116,15 @@ impl<'s> Document<'s> {
                 doc.server = Some((table, span));
                 continue;
             }
+            if word == "metrics" {
+                doc.metrics = Some((table, span));
+                continue;
+            }
             let Some(kind) = Kind::parse(word) else {
                 return Err(doc.error(
                     span,
                     format!(
-                        "unknown section kind `{word}`; expected server, pipeline, filter, app or composite"
+                        "unknown section kind `{word}`; expected server, metrics, pipeline, filter, app or composite"
                     ),
                 ));
             };

@@ -54,6 +54,7 @@ mod loader;
 mod options;
 mod registry;
 mod requirements;
+mod routes;
 mod section;
 mod server;
 mod tree;

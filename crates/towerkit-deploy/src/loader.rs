@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use towerkit_accesslog::AccessLogLayer;
+use towerkit_core::app::Readiness;
 
 use crate::document::{parse_toml, Document, Kind, SectionDef};
 use crate::error::ConfigError;
@@ -46,6 +47,7 @@ pub(crate) fn load(
         built: HashMap::new(),
         filters_built: HashSet::new(),
         stack: Vec::new(),
+        readiness: Readiness::new(),
     };
     if reference.is_none() && !doc.targets.contains_key(server.serve.as_str()) {
         return Err(ConfigError::new(
@@ -55,7 +57,9 @@ pub(crate) fn load(
     }
     let (app, tree) = loader.target(&server.serve, reference)?;
 
-    // Every section is checked, served or not.
+    // Every section is checked, served or not; what those not served
+    // register for health checks is set aside with them.
+    loader.readiness = Readiness::new();
     let mut unused = Vec::new();
     for &(kind, name) in &doc.order {
         let done = match kind {
@@ -115,6 +119,8 @@ pub(crate) struct Loader<'s> {
     built: HashMap<&'s str, (BoxApp, Node)>,
     filters_built: HashSet<&'s str>,
     stack: Vec<&'s str>,
+    /// What a `health` app asks: the stores sections make register here.
+    pub(crate) readiness: Readiness,
 }
 
 /// Where a name was referred to: an error with the position, section and

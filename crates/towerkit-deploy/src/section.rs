@@ -47,6 +47,18 @@ impl Section<'_, '_> {
         Ok(Some(app))
     }
 
+    /// Builds the app called `name`, which option `key` names (inside a
+    /// table, say), without recording it in the tree: the caller places
+    /// the node.
+    pub(crate) fn app_named(
+        &mut self,
+        key: &str,
+        name: &str,
+    ) -> Result<(BoxApp, Node), ConfigError> {
+        let reference = self.options.error(key, "");
+        self.loader.target(name, Some(reference))
+    }
+
     /// Reads an option listing other apps by name, and builds them.
     pub fn app_list(&mut self, key: &str) -> Result<Option<Vec<BoxApp>>, ConfigError> {
         let Some(names) = self.options.get::<Vec<String>>(key)? else {
@@ -75,6 +87,13 @@ impl Section<'_, '_> {
             .keys()
             .cloned()
             .collect()
+    }
+
+    /// The stack's [`Readiness`](towerkit_core::app::Readiness): a factory
+    /// whose part can become unusable (a store on another server) adds a
+    /// check here, which every `health` app of the stack asks.
+    pub fn readiness(&self) -> &towerkit_core::app::Readiness {
+        &self.loader.readiness
     }
 
     /// Declares that what this section builds works only inside a filter

@@ -25,6 +25,8 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 /// # tls = { cert = "…", key = "…", listen = "0.0.0.0:443" }  # …or only these do
 /// serve = "main"
 /// shutdown_grace = "30s"
+/// drain_delay = "5s"                    # health says "draining" this long first
+/// reuse_port = true                     # SO_REUSEPORT: a new process can bind too
 /// header_timeout = "10s"
 /// keep_alive_timeout = "60s"
 /// max_header_size = "64KiB"
@@ -46,6 +48,12 @@ pub struct ServerOptions {
     pub serve: String,
     /// `shutdown_grace`: how long in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
+    /// `drain_delay`: how long the server goes on serving after a shutdown
+    /// signal, its health checks answering "draining", before it stops
+    /// accepting (default 0).
+    pub drain_delay: Duration,
+    /// `reuse_port`: bind with `SO_REUSEPORT` (default false).
+    pub reuse_port: bool,
     /// `header_timeout`, `keep_alive_timeout`, `max_header_size`,
     /// `max_request_body`, `max_connections`, `max_concurrent_streams`,
     /// `body_timeout`, `body_min_rate`, `send_timeout`.
@@ -53,6 +61,15 @@ pub struct ServerOptions {
     /// `access_log`: a path, or `-` for stderr. The served stack is wrapped
     /// in an access log when it is given.
     pub access_log: Option<LogWriter>,
+    /// `[metrics] listen`: where Prometheus metrics are served (at
+    /// `/metrics`), on a listener of their own; none when the section is
+    /// absent.
+    ///
+    /// ```toml
+    /// [metrics]
+    /// listen = "127.0.0.1:9100"
+    /// ```
+    pub metrics: Option<SocketAddr>,
 }
 
 /// `[server] tls`.
@@ -70,6 +87,20 @@ pub struct ServerTls {
 }
 
 impl ServerOptions {
+    /// The TLS settings for the listeners that take `listen`'s place (the
+    /// sockets handed down by socket activation): `[server] tls` when it
+    /// names no addresses of its own.
+    pub fn listen_tls(&self) -> Option<TlsConfig> {
+        match &self.tls {
+            Some(ServerTls {
+                config,
+                listen: None,
+                ..
+            }) => Some(config.clone()),
+            _ => None,
+        }
+    }
+
     /// Every listener: its address, and its TLS settings if it speaks TLS.
     /// `plain` replaces `listen` when not empty (`serve --listen`).
     pub fn listeners(&self, plain: &[SocketAddr]) -> Vec<(SocketAddr, Option<TlsConfig>)> {
@@ -175,9 +206,24 @@ impl ServerOptions {
             tls: None,
             serve: "main".to_owned(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            drain_delay: Duration::ZERO,
+            reuse_port: false,
             limits: Limits::default(),
             access_log: None,
+            metrics: None,
         };
+        if let Some((table, header)) = &doc.metrics {
+            let mut section = Options::new(doc, "metrics".to_owned(), table, header.clone());
+            let listen: String = section.require("listen")?;
+            let addr = parse_listen(&listen).ok_or_else(|| {
+                section.error(
+                    "listen",
+                    format!("`{listen}` is not an address to listen on (expected IP:PORT, e.g. 127.0.0.1:9100)"),
+                )
+            })?;
+            section.finish("[metrics]")?;
+            options.metrics = Some(addr);
+        }
         let Some((table, header)) = &doc.server else {
             return Ok((options, None));
         };
@@ -206,6 +252,12 @@ impl ServerOptions {
         }
         if let Some(grace) = section.get::<HumanDuration>("shutdown_grace")? {
             options.shutdown_grace = grace.0;
+        }
+        if let Some(delay) = section.get::<HumanDuration>("drain_delay")? {
+            options.drain_delay = delay.0;
+        }
+        if let Some(reuse) = section.get::<bool>("reuse_port")? {
+            options.reuse_port = reuse;
         }
         let limits = &mut options.limits;
         if let Some(timeout) = section.get::<HumanDuration>("header_timeout")? {

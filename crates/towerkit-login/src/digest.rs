@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,26 +22,33 @@ pub fn hex_hash(algorithm: &str, text: &str) -> String {
 }
 
 /// Makes and checks nonces: `base64(time ‖ unique ‖ HMAC(key, time ‖
-/// unique))`, so that only nonces this server issued pass, and only while
-/// young; remembers the highest `nc` seen per nonce, so that a replayed
-/// request is refused.
+/// unique))`, so that only nonces signed with this key pass, and only
+/// while young. The highest `nc` seen per nonce, so that a replayed
+/// request is refused, is kept by the layer's
+/// [`LoginState`](crate::state::LoginState).
 ///
 /// The key comes from the operating system's randomness when the layer is
 /// made, or there is no layer ([`Nonces::new`] fails): a key anyone can
-/// guess (zeros) would let anyone make nonces that pass. The `unique` part
-/// needs no randomness after that: it is `HMAC(key, counter)`, different
-/// for every nonce and unpredictable without the key.
+/// guess (zeros) would let anyone make nonces that pass. With a shared
+/// secret ([`Nonces::keyed`]) the key is derived from it, and every
+/// instance that shares it validates the others' nonces. The `unique` part
+/// needs no randomness after that: it is `HMAC(key, salt ‖ counter)`, with
+/// a random salt of this process, different for every nonce (of every
+/// instance) and unpredictable without the key.
 pub(crate) struct Nonces {
     key: [u8; 32],
+    /// This process's own: two instances sharing a key issue different
+    /// nonces.
+    salt: [u8; 32],
     lifetime: Duration,
     issued: AtomicU64,
-    seen: Mutex<HashMap<String, (u32, u64)>>,
 }
 
 /// What a nonce check found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum NonceCheck {
-    Fresh,
+    /// Signed with the key and young: issued at this Unix time.
+    Fresh(u64),
     /// Made here, but too old or its `nc` already used: a new challenge
     /// with `stale=true` lets the client retry without asking the user.
     Stale,
@@ -69,10 +75,32 @@ impl Nonces {
         fill(&mut key)?;
         Ok(Nonces {
             key,
+            salt: key,
             lifetime,
             issued: AtomicU64::new(0),
-            seen: Mutex::default(),
         })
+    }
+
+    /// These nonces with the key derived from `secret` (HMAC-SHA-256 of a
+    /// label under the secret, as HKDF's extract step): every instance
+    /// given the same secret signs and checks with the same key.
+    pub(crate) fn keyed(&self, secret: &[u8]) -> Nonces {
+        let mut key = [0u8; 32];
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) {
+            mac.update(b"towerkit-login digest nonce key v1");
+            key.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        Nonces {
+            key,
+            salt: self.salt,
+            lifetime: self.lifetime,
+            issued: AtomicU64::new(0),
+        }
+    }
+
+    /// How long a nonce is good.
+    pub(crate) fn lifetime(&self) -> Duration {
+        self.lifetime
     }
 
     fn mac(&self, data: &[u8]) -> Vec<u8> {
@@ -88,6 +116,7 @@ impl Nonces {
         let mut data = unix_now().to_be_bytes().to_vec();
         let count = self.issued.fetch_add(1, Ordering::Relaxed);
         let mut unique = b"nonce#".to_vec();
+        unique.extend_from_slice(&self.salt);
         unique.extend_from_slice(&count.to_be_bytes());
         data.extend_from_slice(&self.mac(&unique)[..8]);
         let mac = self.mac(&data);
@@ -95,7 +124,9 @@ impl Nonces {
         URL_SAFE_NO_PAD.encode(data)
     }
 
-    pub(crate) fn check(&self, nonce: &str, nc: u32) -> NonceCheck {
+    /// Whether `nonce` was signed with this key, and is young. Its `nc`
+    /// is the state's to check.
+    pub(crate) fn check(&self, nonce: &str) -> NonceCheck {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(nonce) else {
             return NonceCheck::Forged;
         };
@@ -109,24 +140,7 @@ impl Nonces {
         if now.saturating_sub(issued) > self.lifetime.as_secs() {
             return NonceCheck::Stale;
         }
-        let Ok(mut seen) = self.seen.lock() else {
-            return NonceCheck::Stale;
-        };
-        let lifetime = self.lifetime.as_secs();
-        if seen.len() > 100_000 {
-            seen.retain(|_, (_, at)| now.saturating_sub(*at) <= lifetime);
-        }
-        match seen.get_mut(nonce) {
-            Some((last, _)) if nc <= *last => NonceCheck::Stale,
-            Some((last, _)) => {
-                *last = nc;
-                NonceCheck::Fresh
-            }
-            None => {
-                seen.insert(nonce.to_owned(), (nc, issued));
-                NonceCheck::Fresh
-            }
-        }
+        NonceCheck::Fresh(issued)
     }
 }
 
@@ -227,16 +241,38 @@ mod tests {
     }
 
     #[test]
-    fn nonces_made_here_once_per_count() {
+    fn nonces_made_here_pass_and_no_others() {
         let nonces = Nonces::new(Duration::from_secs(60), getrandom::fill).unwrap();
         let nonce = nonces.issue();
-        assert_eq!(nonces.check(&nonce, 1), NonceCheck::Fresh);
-        assert_eq!(nonces.check(&nonce, 2), NonceCheck::Fresh);
-        assert_eq!(nonces.check(&nonce, 2), NonceCheck::Stale, "nc replayed");
+        assert!(matches!(nonces.check(&nonce), NonceCheck::Fresh(_)));
         assert_ne!(nonces.issue(), nonces.issue(), "each nonce is new");
         let other = Nonces::new(Duration::from_secs(60), getrandom::fill).unwrap();
-        assert_eq!(other.check(&nonce, 1), NonceCheck::Forged);
-        assert_eq!(nonces.check("garbage", 1), NonceCheck::Forged);
+        assert_eq!(other.check(&nonce), NonceCheck::Forged);
+        assert_eq!(nonces.check("garbage"), NonceCheck::Forged);
+    }
+
+    #[test]
+    fn instances_sharing_a_secret_check_each_others_nonces() {
+        let secret = b"a secret of the tests, 32 bytes or more";
+        let a = Nonces::new(Duration::from_secs(60), getrandom::fill)
+            .unwrap()
+            .keyed(secret);
+        let b = Nonces::new(Duration::from_secs(60), getrandom::fill)
+            .unwrap()
+            .keyed(secret);
+        let from_a = a.issue();
+        assert!(matches!(b.check(&from_a), NonceCheck::Fresh(_)));
+        // Each instance's first nonce differs, in the same second too: the
+        // unique part is salted with the instance's own randomness.
+        let unique = |nonce: &str| URL_SAFE_NO_PAD.decode(nonce).unwrap()[8..16].to_vec();
+        assert_ne!(unique(&from_a), unique(&b.issue()));
+        let other = Nonces::new(Duration::from_secs(60), getrandom::fill)
+            .unwrap()
+            .keyed(b"another secret of the tests, 32 bytes");
+        assert_eq!(other.check(&from_a), NonceCheck::Forged);
+        // A layer without the secret does not take them either.
+        let unkeyed = Nonces::new(Duration::from_secs(60), getrandom::fill).unwrap();
+        assert_eq!(unkeyed.check(&from_a), NonceCheck::Forged);
     }
 
     #[test]

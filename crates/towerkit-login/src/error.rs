@@ -23,6 +23,12 @@ pub enum LoginError {
     TicketSecretTooShort(usize),
     /// Not a cookie name (RFC 6265's token: visible ASCII but separators).
     InvalidCookieName(String),
+    /// The shared secret ([`LoginLayer::secret`](crate::LoginLayer::secret))
+    /// is shorter than 32 bytes (its length).
+    ShortSecret(usize),
+    /// The shared state ([`LoginLayer::state`](crate::LoginLayer::state))
+    /// is not a Redis URL (why).
+    StateUrl(String),
 }
 
 impl fmt::Display for LoginError {
@@ -43,6 +49,15 @@ impl fmt::Display for LoginError {
             LoginError::InvalidCookieName(name) => write!(
                 f,
                 "`{name}` is not a cookie name (letters, digits and !#$%&'*+-.^_`|~ only)"
+            ),
+            LoginError::ShortSecret(len) => write!(
+                f,
+                "the secret must be at least 32 bytes, the same on every instance \
+                 (it is {len}); e.g. the output of `openssl rand -base64 32`"
+            ),
+            LoginError::StateUrl(why) => write!(
+                f,
+                "the state must be a Redis URL such as redis://127.0.0.1:6379/0 ({why})"
             ),
         }
     }

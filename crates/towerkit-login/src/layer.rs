@@ -1,6 +1,8 @@
 //! The login layer: who the client is, and the challenge when it must say.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -27,7 +29,8 @@ use crate::cache::{own_page, private};
 use crate::digest::{expected_response, parse_params, NonceCheck, Nonces};
 use crate::error::LoginError;
 use crate::future::{asks_for_a_user, ResponseFuture};
-use crate::throttle::{Refused, Throttle};
+use crate::state::{LoginState, MemoryState};
+use crate::throttle::{Attempt, Refused};
 use crate::ticket::{Ticket, TicketDigest, TicketSigner};
 use crate::users::Authenticator;
 
@@ -130,7 +133,11 @@ pub(crate) struct Config {
     ticket: Option<(TicketOptions, TicketSigner)>,
     digest_algorithms: Vec<&'static str>,
     nonces: Arc<Nonces>,
-    throttle: Arc<Throttle>,
+    /// The throttle's counts and the nonce counts (`crate::state`).
+    state: Arc<dyn LoginState>,
+    /// The Redis URL of the state, when it is shared, and its timeout.
+    #[cfg(feature = "redis")]
+    shared_state: (Option<String>, Duration),
     form: String,
     /// Whether the log was told that the form login has no session.
     told_no_session: Arc<AtomicBool>,
@@ -187,7 +194,9 @@ impl LoginLayer {
                 ticket: None,
                 digest_algorithms: vec!["SHA-256", "MD5"],
                 nonces: Arc::new(nonces),
-                throttle: Arc::default(),
+                state: Arc::new(MemoryState::default()),
+                #[cfg(feature = "redis")]
+                shared_state: (None, crate::state::redis::RedisState::DEFAULT_TIMEOUT),
                 form: DEFAULT_FORM.to_owned(),
                 told_no_session: Arc::default(),
             }),
@@ -277,6 +286,71 @@ impl LoginLayer {
     /// The login page's template.
     pub fn form_template(mut self, template: &str) -> Self {
         self.config().form = template.to_owned();
+        self
+    }
+
+    /// A secret shared by every instance of the site (at least 32 bytes,
+    /// the same everywhere): the key of the Digest nonces is derived from
+    /// it, so that a challenge issued by one instance is answered at
+    /// another without a new prompt. Without it the key is random, per
+    /// process. Give the instances a shared [`state`](Self::state) too, or
+    /// an `nc` used at one could be used again at another.
+    pub fn secret(mut self, secret: &str) -> Result<Self, LoginError> {
+        if secret.len() < 32 {
+            return Err(LoginError::ShortSecret(secret.len()));
+        }
+        let keyed = self.config.nonces.keyed(secret.as_bytes());
+        self.config().nonces = Arc::new(keyed);
+        Ok(self)
+    }
+
+    /// Keeps the throttle's counts and the Digest nonce counts in the
+    /// Redis at `url` (`redis://127.0.0.1:6379/0`), shared by every
+    /// instance that names it, rather than in this process: failures at
+    /// any instance count against the same budgets, and an `nc` used at
+    /// one is refused at the others. No connection is made yet. A Redis
+    /// that does not answer within [`state_timeout`](Self::state_timeout)
+    /// gets the request a 503 with `Retry-After: 5`.
+    #[cfg(feature = "redis")]
+    pub fn state(mut self, url: &str) -> Result<Self, LoginError> {
+        let timeout = self.config.shared_state.1;
+        let state =
+            crate::state::redis::RedisState::new(url, timeout).map_err(LoginError::StateUrl)?;
+        let config = self.config();
+        config.state = Arc::new(state);
+        config.shared_state.0 = Some(url.to_owned());
+        Ok(self)
+    }
+
+    /// Whether the layer's state can be used now: a shared state (`state`,
+    /// feature `redis`) answers a `PING` within its timeout, one kept
+    /// in this process always can. For a health check (`use = "health"`
+    /// asks it of a login filter with a shared state); an error says why
+    /// not.
+    pub fn ready(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async move {
+            self.config
+                .state
+                .ready()
+                .await
+                .map_err(|err| err.to_string())
+        })
+    }
+
+    /// How long each operation on the shared [`state`](Self::state) has,
+    /// connecting included, before the request is answered 503: default 2
+    /// seconds, at least a millisecond.
+    #[cfg(feature = "redis")]
+    pub fn state_timeout(mut self, timeout: Duration) -> Self {
+        let timeout = timeout.max(Duration::from_millis(1));
+        let config = self.config();
+        config.shared_state.1 = timeout;
+        if let Some(url) = &config.shared_state.0 {
+            // The URL was taken before: it still parses.
+            if let Ok(state) = crate::state::redis::RedisState::new(url, timeout) {
+                config.state = Arc::new(state);
+            }
+        }
         self
     }
 }
@@ -528,20 +602,44 @@ impl Config {
     ) -> Result<bool, Response<Body>> {
         // Counted before the password is looked at: parallel guesses see
         // each other.
-        let reservation = self
-            .throttle
-            .reserve(user, client_addr(req).map(|addr| addr.ip()))
-            .map_err(|refused| too_many(req, user, refused))?;
-        if !reservation.delay().is_zero() {
-            tokio::time::sleep(reservation.delay()).await;
-        }
+        let attempt = self.reserve(req, user).await?;
         let ok = self.users.check(user, password).await;
         if ok {
-            reservation.succeeded();
+            self.succeeded(attempt).await;
         } else {
             tracing::info!(user = shown(user), "a failed login");
         }
         Ok(ok)
+    }
+
+    /// Counts an attempt of `user` before its credentials are checked, and
+    /// waits the delay it has; or the answer when it may not be made (429)
+    /// or the state cannot say (503).
+    async fn reserve<B>(&self, req: &Request<B>, user: &str) -> Result<Attempt, Response<Body>> {
+        let client = client_addr(req).map(|addr| addr.ip());
+        let attempt = match self.state.reserve(user, client).await {
+            Ok(Ok(attempt)) => attempt,
+            Ok(Err(refused)) => {
+                let reason = refused.reason.label();
+                metrics::counter!("towerkit_login_throttle_refusals_total", "reason" => reason)
+                    .increment(1);
+                return Err(too_many(req, user, refused));
+            }
+            Err(err) => return Err(HttpException::from(err).response_for(req)),
+        };
+        if !attempt.delay.is_zero() {
+            tokio::time::sleep(attempt.delay).await;
+        }
+        Ok(attempt)
+    }
+
+    /// Takes back the attempt whose credentials were right. If the state
+    /// cannot (Redis went away since), the user is still in: the attempt
+    /// stays counted, as a failure would be.
+    async fn succeeded(&self, attempt: Attempt) {
+        if let Err(err) = self.state.succeeded(attempt).await {
+            tracing::debug!(error = %err, "a successful login could not be taken back");
+        }
     }
 
     /// Whether a login is kept with no session: in a ticket this layer
@@ -651,22 +749,16 @@ impl Config {
         let Ok(count) = u32::from_str_radix(nc, 16) else {
             return refuse(false);
         };
-        match self.nonces.check(nonce, count) {
+        let issued = match self.nonces.check(nonce) {
             NonceCheck::Forged => return refuse(false),
             NonceCheck::Stale => return refuse(true),
-            NonceCheck::Fresh => {}
-        }
-        // Counted before the response is compared, as a password is.
-        let reservation = match self
-            .throttle
-            .reserve(user, client_addr(req).map(|addr| addr.ip()))
-        {
-            Ok(reservation) => reservation,
-            Err(refused) => return Identity::Refused(too_many(req, user, refused)),
+            NonceCheck::Fresh(issued) => issued,
         };
-        if !reservation.delay().is_zero() {
-            tokio::time::sleep(reservation.delay()).await;
-        }
+        // Counted before the response is compared, as a password is.
+        let attempt = match self.reserve(req, user).await {
+            Ok(attempt) => attempt,
+            Err(answer) => return Identity::Refused(answer),
+        };
         let Some(ha1) = self.users.digest_secret(user, &self.realm, algorithm) else {
             tracing::info!(user = shown(user), "a failed Digest login");
             return refuse(false);
@@ -684,7 +776,17 @@ impl Config {
             expected.as_bytes(),
             response.to_ascii_lowercase().as_bytes(),
         ) {
-            reservation.succeeded();
+            // Only a right answer's `nc` is recorded: a client without the
+            // password cannot fill the state (a shared Redis) with nonce
+            // counts. A replayed answer is refused (stale: a browser asks
+            // again with a new nonce) and stays counted as a failure.
+            let until = issued.saturating_add(self.nonces.lifetime().as_secs());
+            match self.state.count_nonce(nonce, count, until).await {
+                Ok(true) => {}
+                Ok(false) => return refuse(true),
+                Err(err) => return Identity::Refused(HttpException::from(err).response_for(req)),
+            }
+            self.succeeded(attempt).await;
             Identity::User(Found {
                 name: user.clone(),
                 auth_type: "Digest",

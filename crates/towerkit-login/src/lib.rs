@@ -37,6 +37,16 @@
 //! - **When to challenge**: paths under `protect` need a user; any 401 from
 //!   the app becomes the challenge (browsers, which accept `text/html`, are
 //!   sent to the form when there is one). A user set upstream passes.
+//! - **Many instances**: behind a load balancer, give every instance the
+//!   same [`secret`](LoginLayer::secret) (at least 32 bytes: the Digest
+//!   nonce key is derived from it, so any instance takes any instance's
+//!   nonces) and the same [`state`](LoginLayer::state) (`redis://…`, feature
+//!   `redis`, on by default: the throttle's counts and the Digest `nc`
+//!   seen are kept in Redis, changed atomically, every key with a TTL).
+//!   The budgets are then the same as one instance's, whatever instance
+//!   an attempt reaches. A Redis that does not answer (within 2 s unless
+//!   [`state_timeout`](LoginLayer::state_timeout) says otherwise) gets the
+//!   logins that need it a 503 with `Retry-After: 5`, never a free pass.
 //! - **Caching**: an answer for a user (and so every answer under
 //!   `protect`) is `Cache-Control: private, no-store` unless the app chose
 //!   `private` or `no-store` itself; the layer's own pages are `no-store`.
@@ -99,6 +109,7 @@ mod future;
 mod layer;
 #[cfg(test)]
 mod proptests;
+mod state;
 #[cfg(test)]
 mod test_users;
 mod throttle;

@@ -6,7 +6,7 @@
 //! (the first ten are checked, the rest refused, however many arrive
 //! together), and a client that goes away mid-check has still spent the
 //! attempt. A successful login takes its own attempt back
-//! ([`Reservation::succeeded`]).
+//! ([`Throttle::succeeded_at`]).
 //!
 //! **What is keyed.** Three counters, none of them "the user everywhere"
 //! (that let anyone lock anyone out):
@@ -108,7 +108,7 @@ const MAX_DOUBLINGS: u32 = 5;
 
 /// A client as the throttle counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Client {
+pub(crate) enum Client {
     /// An IPv4 address, or the /64 of an IPv6 one.
     Addr(IpAddr),
     /// No server said who the client is.
@@ -130,11 +130,17 @@ impl Client {
 
 /// What a table entry counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Key {
+pub(crate) enum Key {
     /// A user (the digest of its name) from a client.
     Pair([u8; 16], Client),
     /// A client, whatever the user.
     Client(Client),
+}
+
+/// The pair and the client key of an attempt of `user` from `client`.
+pub(crate) fn keys(user: &str, client: Option<IpAddr>) -> (Key, Key) {
+    let client = Client::of(client);
+    (Key::Pair(user_digest(user), client), Key::Client(client))
 }
 
 /// The digest a user name is stored as: the table's memory does not
@@ -220,6 +226,18 @@ pub(crate) enum Reason {
     Full,
 }
 
+impl Reason {
+    /// Its name, for a metric's label.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Reason::Pair => "pair",
+            Reason::Client => "address",
+            Reason::Global => "global",
+            Reason::Full => "full",
+        }
+    }
+}
+
 /// An attempt refused: nothing may be checked. Answer 429.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Refused {
@@ -229,49 +247,37 @@ pub(crate) struct Refused {
     pub(crate) retry_after: u64,
 }
 
-/// An attempt that may check a password, already counted as a failure.
-/// Dropping it leaves it a failure; [`succeeded`](Self::succeeded) takes
-/// it back.
-#[must_use = "a reservation is for checking a password"]
-pub(crate) struct Reservation<'t> {
-    throttle: &'t Throttle,
-    pair: Key,
-    client: Key,
-    took_token: bool,
-    delay: Duration,
+/// An attempt that may check a password, already counted as a failure
+/// by whatever state counted it. Dropping it leaves it a failure;
+/// [`Throttle::succeeded_at`] (or the
+/// [`LoginState`](crate::state::LoginState)'s `succeeded`) takes it back.
+#[must_use = "an attempt is for checking a password"]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Attempt {
+    /// The (user, client) pair it counted.
+    pub(crate) pair: Key,
+    /// The client it counted.
+    pub(crate) client: Key,
+    /// Whether it took from the global budget.
+    pub(crate) took_token: bool,
+    /// How long to wait before checking.
+    pub(crate) delay: Duration,
 }
 
-impl Reservation<'_> {
-    /// How long to wait before checking.
-    pub(crate) fn delay(&self) -> Duration {
-        self.delay
-    }
-
-    /// The password was right.
-    pub(crate) fn succeeded(self) {
-        self.succeeded_at(Instant::now());
-    }
-
-    fn succeeded_at(self, now: Instant) {
-        let throttle = self.throttle;
-        let limits = throttle.limits;
-        let mut state = throttle.lock();
-        if self.took_token {
-            state.tokens = (state.tokens + 1.0).min(f64::from(limits.global_burst));
-        }
-        if let Some(client) = state.entries.get_mut(&self.client) {
-            client.attempts = client.attempts.saturating_sub(1);
-        }
-        let room = state.entries.contains_key(&self.pair) || throttle.make_room(&mut state, now, 1);
-        if room {
-            let pair = state
-                .entries
-                .entry(self.pair)
-                .or_insert_with(|| Entry::new(now));
-            pair.attempts = 0;
-            pair.last = now;
-            pair.trusted_until = Some(now + limits.trust);
-        }
+/// The wait before an attempt of a pair that `pair_before` attempts
+/// precede, from a client that `client_before` precede; a trusted pair is
+/// not held to its client's count.
+pub(crate) fn attempt_delay(
+    limits: &Limits,
+    pair_before: u32,
+    client_before: u32,
+    trusted: bool,
+) -> Duration {
+    let pair = delay(pair_before, limits.pair_free);
+    if trusted {
+        pair
+    } else {
+        pair.max(delay(client_before, limits.client_free))
     }
 }
 
@@ -284,7 +290,7 @@ fn delay(before: u32, free: u32) -> Duration {
 }
 
 /// Whole seconds, rounded up, at least 1.
-fn seconds(duration: Duration) -> u64 {
+pub(crate) fn seconds(duration: Duration) -> u64 {
     let whole = duration.as_secs() + u64::from(duration.subsec_nanos() > 0);
     whole.max(1)
 }
@@ -311,11 +317,7 @@ impl Throttle {
 
     /// Reserves an attempt of `user` from `client` (None: unknown), or
     /// says why not.
-    pub(crate) fn reserve(
-        &self,
-        user: &str,
-        client: Option<IpAddr>,
-    ) -> Result<Reservation<'_>, Refused> {
+    pub(crate) fn reserve(&self, user: &str, client: Option<IpAddr>) -> Result<Attempt, Refused> {
         self.reserve_at(user, client, Instant::now())
     }
 
@@ -324,11 +326,9 @@ impl Throttle {
         user: &str,
         client: Option<IpAddr>,
         now: Instant,
-    ) -> Result<Reservation<'_>, Refused> {
+    ) -> Result<Attempt, Refused> {
         let limits = self.limits;
-        let client = Client::of(client);
-        let pair = Key::Pair(user_digest(user), client);
-        let client = Key::Client(client);
+        let (pair, client) = keys(user, client);
         let mut state = self.lock();
 
         let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
@@ -379,18 +379,37 @@ impl Throttle {
         if !trusted {
             state.tokens -= 1.0;
         }
-        let delay = if trusted {
-            delay(pair_before, limits.pair_free)
-        } else {
-            delay(pair_before, limits.pair_free).max(delay(client_before, limits.client_free))
-        };
-        Ok(Reservation {
-            throttle: self,
+        let delay = attempt_delay(&limits, pair_before, client_before, trusted);
+        Ok(Attempt {
             pair,
             client,
             took_token: !trusted,
             delay,
         })
+    }
+
+    /// Takes back `attempt`, whose password was right: its pair starts
+    /// again and is trusted, its client's count and the global budget get
+    /// back what it took.
+    pub(crate) fn succeeded_at(&self, attempt: &Attempt, now: Instant) {
+        let limits = self.limits;
+        let mut state = self.lock();
+        if attempt.took_token {
+            state.tokens = (state.tokens + 1.0).min(f64::from(limits.global_burst));
+        }
+        if let Some(client) = state.entries.get_mut(&attempt.client) {
+            client.attempts = client.attempts.saturating_sub(1);
+        }
+        let room = state.entries.contains_key(&attempt.pair) || self.make_room(&mut state, now, 1);
+        if room {
+            let pair = state
+                .entries
+                .entry(attempt.pair)
+                .or_insert_with(|| Entry::new(now));
+            pair.attempts = 0;
+            pair.last = now;
+            pair.trusted_until = Some(now + limits.trust);
+        }
     }
 
     /// Makes room for `new` entries: expired ones go first, then ones that
@@ -446,9 +465,15 @@ mod tests {
         Some(text.parse().unwrap())
     }
 
+    /// Tries `user` from `client` at `now`, and succeeds.
+    fn succeed(t: &Throttle, user: &str, client: Option<IpAddr>, now: Instant) {
+        let attempt = t.reserve_at(user, client, now).unwrap();
+        t.succeeded_at(&attempt, now);
+    }
+
     /// Tries `user` from `client` at `now`, and fails it.
     fn fail(t: &Throttle, user: &str, client: &str, now: Instant) -> Result<Duration, Refused> {
-        t.reserve_at(user, addr(client), now).map(|r| r.delay())
+        t.reserve_at(user, addr(client), now).map(|r| r.delay)
     }
 
     #[test]
@@ -477,8 +502,8 @@ mod tests {
         let now = Instant::now();
         while fail(&t, "ada", "192.0.2.1", now).is_ok() {}
         let owner = t.reserve_at("ada", addr("198.51.100.7"), now).unwrap();
-        assert_eq!(owner.delay(), Duration::ZERO);
-        owner.succeeded_at(now);
+        assert_eq!(owner.delay, Duration::ZERO);
+        t.succeeded_at(&owner, now);
         // Another user from the attacker's address is not locked either
         // (though that address is now slowed down).
         assert!(fail(&t, "bob", "192.0.2.1", now).is_ok());
@@ -528,7 +553,7 @@ mod tests {
         // back only its own attempt.
         for _ in 0..5 {
             let own = t.reserve_at("mallory", addr("192.0.2.1"), now).unwrap();
-            own.succeeded_at(now);
+            t.succeeded_at(&own, now);
         }
         fail(&t, "victim29", "192.0.2.1", now).unwrap();
         let refused = fail(&t, "victim30", "192.0.2.1", now).unwrap_err();
@@ -536,7 +561,7 @@ mod tests {
         // The pair that logged in starts again, and is trusted: the
         // address's lock is not its.
         let own = t.reserve_at("mallory", addr("192.0.2.1"), now).unwrap();
-        assert_eq!(own.delay(), Duration::ZERO);
+        assert_eq!(own.delay, Duration::ZERO);
     }
 
     #[test]
@@ -576,16 +601,12 @@ mod tests {
         let t = Throttle::default();
         let now = Instant::now();
         // The owner logs in once from home.
-        t.reserve_at("ada", addr("198.51.100.7"), now)
-            .unwrap()
-            .succeeded_at(now);
+        succeed(&t, "ada", addr("198.51.100.7"), now);
         // 29 failures, and a success that takes nothing from the budget.
         for n in 0..29 {
             fail(&t, &format!("user{n}"), "10.0.0.1", now).unwrap();
         }
-        t.reserve_at("mallory", addr("10.0.0.2"), now)
-            .unwrap()
-            .succeeded_at(now);
+        succeed(&t, "mallory", addr("10.0.0.2"), now);
         let mut passed = 0;
         while fail(&t, &format!("x{passed}"), &format!("10.1.0.{passed}"), now).is_ok() {
             passed += 1;
@@ -630,9 +651,7 @@ mod tests {
         // Trusted pairs with no live count: evicted first.
         for n in 0..40 {
             let client = format!("198.51.100.{n}");
-            t.reserve_at(&format!("owner{n}"), addr(&client), now)
-                .unwrap()
-                .succeeded_at(now);
+            succeed(&t, &format!("owner{n}"), addr(&client), now);
         }
         // The attacker's locked pair, then a flood of new pairs.
         while fail(&t, "ada", "192.0.2.1", now).is_ok() {}

@@ -27,6 +27,7 @@ use tower_service::Service;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown, TlsInfo};
 
 use crate::io::{Activity, ParkSlot, Socket, TimedIo, H2_PREFACE};
+use crate::metrics::ServerMetrics;
 use crate::server::Shared;
 use crate::service::ConnectionService;
 use crate::streams::WithStreams;
@@ -60,6 +61,7 @@ impl Connection {
         } = self;
         let _ = stream.set_nodelay(true);
         let remote_addr = info.remote_addr;
+        let _open = shared.metrics.clone().map(Open::new);
         match tls {
             None => serve_io(&shared, stream, info, false, service).await,
             // Boxed, as each round is: a connection waiting for its next
@@ -95,6 +97,23 @@ impl Connection {
     }
 }
 
+/// A connection, counted open while it lives.
+struct Open(Arc<ServerMetrics>);
+
+impl Open {
+    fn new(metrics: Arc<ServerMetrics>) -> Self {
+        metrics.connections.increment(1);
+        metrics.connections_open.increment(1.0);
+        Open(metrics)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections_open.decrement(1.0);
+    }
+}
+
 /// Runs HTTP over an established (plain or TLS) stream, round after round.
 async fn serve_io<T, S, B>(shared: &Shared, io: T, info: ConnectionInfo, alpn_h2: bool, inner: S)
 where
@@ -112,6 +131,7 @@ where
         info,
         activity: activity.clone(),
         limits: shared.limits.clone(),
+        metrics: shared.metrics.clone(),
     };
     let limits = &shared.limits;
     let slot = ParkSlot::default();
@@ -156,6 +176,13 @@ where
         };
         if let Err(err) = ended {
             tracing::debug!(%remote_addr, error = %err, "connection ended with an error");
+            // A head hyper could not parse: hyper answered it (400, 414,
+            // 431) without the stack.
+            if err.is_parse() || err.is_parse_too_large() {
+                if let Some(metrics) = &shared.metrics {
+                    metrics.refused_unread();
+                }
+            }
         }
         // Parked: the next round waits for the next request (or sees the
         // shutdown at once). Anything else ended the connection.

@@ -27,10 +27,12 @@
 
 #![warn(missing_docs)]
 
+pub mod activation;
 mod body;
 mod connection;
 mod io;
 mod limits;
+pub mod metrics;
 mod reload;
 mod server;
 mod service;

@@ -3,6 +3,7 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use tower_service::Service;
 use towerkit_core::{Body, BoxError, ConnectionInfo, Shutdown};
 
 use crate::connection::Connection;
+use crate::metrics::ServerMetrics;
 use crate::signal::shutdown_signal;
 use crate::streams::StreamExecutor;
 use crate::{Limits, TlsConfig};
@@ -36,6 +38,8 @@ pub struct Server {
     listeners: Vec<Listener>,
     limits: Limits,
     shutdown_grace: Duration,
+    drain_delay: Duration,
+    metrics: bool,
 }
 
 /// Sets up a [`Server`]: its listeners, plain or TLS, its limits and its
@@ -57,22 +61,58 @@ pub struct Server {
 /// ```
 #[derive(Debug, Default)]
 pub struct Builder {
-    listen: Vec<(SocketAddr, Option<TlsConfig>)>,
+    listen: Vec<(Socket, Option<TlsConfig>)>,
     limits: Limits,
     shutdown_grace: Option<Duration>,
+    drain_delay: Duration,
+    reuse_port: bool,
+    metrics: bool,
+}
+
+/// Where a listener comes from.
+#[derive(Debug)]
+enum Socket {
+    /// An address to bind.
+    Bind(SocketAddr),
+    /// A listening socket handed down (see [`crate::activation`]).
+    Inherited(std::net::TcpListener),
 }
 
 impl Builder {
     /// Adds a plain-HTTP listener (port 0 picks a free port: see
     /// [`Server::local_addrs`]).
+    #[must_use]
     pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen.push((addr, None));
+        self.listen.push((Socket::Bind(addr), None));
         self
     }
 
     /// Adds a TLS listener.
+    #[must_use]
     pub fn listen_tls(mut self, addr: SocketAddr, tls: TlsConfig) -> Self {
-        self.listen.push((addr, Some(tls)));
+        self.listen.push((Socket::Bind(addr), Some(tls)));
+        self
+    }
+
+    /// Adds a listener on a socket that is already listening, such as one
+    /// handed down by socket activation ([`crate::activation::listen_fds`]);
+    /// with `tls`, it speaks TLS.
+    #[must_use]
+    pub fn inherit(mut self, listener: std::net::TcpListener, tls: Option<TlsConfig>) -> Self {
+        self.listen.push((Socket::Inherited(listener), tls));
+        self
+    }
+
+    /// Binds with `SO_REUSEPORT`, so that a new process can listen on the
+    /// same port before this one stops: the kernel spreads new
+    /// connections over every socket on the port. When a process closes
+    /// its socket, connections still queued on it are lost, unless the
+    /// kernel hands them to another socket on the port (Linux 5.14 and
+    /// later, with `net.ipv4.tcp_migrate_req = 1`); sockets handed down
+    /// ([`inherit`](Builder::inherit)) have no such gap.
+    #[must_use]
+    pub fn reuse_port(mut self, reuse: bool) -> Self {
+        self.reuse_port = reuse;
         self
     }
 
@@ -84,8 +124,30 @@ impl Builder {
 
     /// How long in-flight requests get to finish once shutdown starts;
     /// connections still open after it are closed. Default: 30 seconds.
+    #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = Some(grace);
+        self
+    }
+
+    /// How long the server goes on serving, and accepting, once a
+    /// shutdown signal came, before it stops accepting; meanwhile
+    /// [`Shutdown::is_draining`] is true, so that a health check answers
+    /// "draining" and a load balancer that asks it stops sending new
+    /// requests first. Default: none.
+    #[must_use]
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
+        self
+    }
+
+    /// Counts connections and requests through the [`metrics`] facade
+    /// (see [`crate::metrics`] for the names), for whatever recorder the
+    /// program installed before serving. Default: off, which costs
+    /// nothing.
+    #[must_use]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 
@@ -98,10 +160,16 @@ impl Builder {
             ));
         }
         let mut listeners = Vec::new();
-        for (addr, tls) in self.listen {
-            let listener = TcpListener::bind(addr).await.map_err(|err| {
-                io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
-            })?;
+        for (socket, tls) in self.listen {
+            let listener = match socket {
+                Socket::Bind(addr) => bind(addr, self.reuse_port).map_err(|err| {
+                    io::Error::new(err.kind(), format!("cannot listen on {addr}: {err}"))
+                })?,
+                Socket::Inherited(listener) => {
+                    listener.set_nonblocking(true)?;
+                    TcpListener::from_std(listener)?
+                }
+            };
             let local_addr = listener.local_addr()?;
             listeners.push(Listener {
                 listener,
@@ -113,8 +181,34 @@ impl Builder {
             listeners,
             limits: self.limits,
             shutdown_grace: self.shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+            drain_delay: self.drain_delay,
+            metrics: self.metrics,
         })
     }
+}
+
+/// A listening socket on `addr`, with `SO_REUSEPORT` if asked (and the
+/// system has it).
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do: a port in TIME_WAIT can be bound again.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    if reuse_port {
+        #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+        socket.set_reuseport(true)?;
+        #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this system",
+        ));
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 #[derive(Debug)]
@@ -130,6 +224,7 @@ pub(crate) struct Shared {
     pub(crate) http2: http2::Builder<StreamExecutor>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) shutdown: Shutdown,
+    pub(crate) metrics: Option<Arc<ServerMetrics>>,
 }
 
 impl Server {
@@ -165,7 +260,10 @@ impl Server {
             .collect()
     }
 
-    /// Serves `service` until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Serves `service` until SIGINT or SIGTERM, then shuts down gracefully
+    /// (see [`serve_with_shutdown`](Server::serve_with_shutdown)). A second
+    /// signal hurries it: what is left of the drain delay is skipped, and
+    /// during the grace the open connections are closed at once.
     pub async fn serve<S, B>(self, service: S) -> io::Result<()>
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
@@ -174,7 +272,7 @@ impl Server {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.serve_with_shutdown(service, shutdown_signal()).await
+        self.run(service, shutdown_signal(), true).await
     }
 
     /// Serves `service` until `signal` completes, then: stops accepting
@@ -183,6 +281,20 @@ impl Server {
     /// current request (HTTP/2: GOAWAY), gives them the grace period, and
     /// closes what is left.
     pub async fn serve_with_shutdown<S, B, F>(self, service: S, signal: F) -> io::Result<()>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError> + Send,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+        F: Future<Output = ()>,
+    {
+        self.run(service, signal, false).await
+    }
+
+    /// Serves until `signal`; with `signals`, a second SIGINT or SIGTERM
+    /// hurries the shutdown.
+    async fn run<S, B, F>(self, service: S, signal: F, signals: bool) -> io::Result<()>
     where
         S: Service<Request<Body>, Response = Response<B>> + Clone + Send + Sync + 'static,
         S::Future: Send + 'static,
@@ -209,6 +321,7 @@ impl Server {
             http2,
             limits: Arc::new(limits.clone()),
             shutdown: Shutdown::new(),
+            metrics: self.metrics.then(|| Arc::new(ServerMetrics::new())),
         });
         let listeners = self.listeners;
         for listener in &listeners {
@@ -223,17 +336,40 @@ impl Server {
         tokio::pin!(pause);
         let mut paused = false;
         let mut permit: Option<OwnedSemaphorePermit> = None;
+        // The signal, then the drain delay; what it gives back completes on
+        // a second signal (never, without `signals`).
+        let signal = async {
+            signal.await;
+            let mut hurry: Pin<Box<dyn Future<Output = ()> + Send>> = if signals {
+                Box::pin(shutdown_signal())
+            } else {
+                Box::pin(std::future::pending())
+            };
+            if !self.drain_delay.is_zero() {
+                shared.shutdown.begin_draining();
+                tracing::info!(delay = ?self.drain_delay, "draining: still serving, health checks answer 503");
+                tokio::select! {
+                    () = tokio::time::sleep(self.drain_delay) => {}
+                    () = &mut hurry => {
+                        tracing::info!("a second signal: the drain is cut short");
+                        hurry = Box::pin(std::future::ready(()));
+                    }
+                }
+            }
+            // Not awaited here: the grace awaits it.
+            Some(hurry)
+        };
         tokio::pin!(signal);
-        loop {
+        let hurry = loop {
             tokio::select! {
                 biased;
-                () = &mut signal => break,
+                hurry = &mut signal => break hurry,
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 () = &mut pause, if paused => paused = false,
                 acquired = permits.clone().acquire_owned(), if permit.is_none() => {
                     permit = acquired.ok();
                     if permit.is_none() {
-                        break;
+                        break None;
                     }
                     if permits.available_permits() == 0 {
                         tracing::warn!(max_connections = limits.max_connections, "at the connection limit: accepting pauses");
@@ -265,7 +401,7 @@ impl Server {
                     }
                 }
             }
-        }
+        };
 
         // Closing the listening sockets: from now on connections are refused.
         // Connections are told before the line is logged, so that whoever
@@ -283,6 +419,15 @@ impl Server {
             }
             () = tokio::time::sleep(self.shutdown_grace) => {
                 tracing::warn!(open = connections.len(), "grace period over: closing the connections still open");
+                connections.abort_all();
+            }
+            () = async {
+                match hurry {
+                    Some(hurry) => hurry.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::warn!(open = connections.len(), "a second signal: closing the connections still open");
                 connections.abort_all();
             }
         }

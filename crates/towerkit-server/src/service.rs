@@ -15,10 +15,11 @@ use hyper::body::Incoming;
 use tower_service::Service;
 use towerkit_core::kept::KeptBytes;
 use towerkit_core::oneshot::{oneshot, Oneshot};
-use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException};
+use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, RouteLabel};
 
 use crate::body::{Kept, KeptOpen, Pace, RequestBody, ResponseBody};
 use crate::io::Activity;
+use crate::metrics::ServerMetrics;
 use crate::Limits;
 
 /// Serves one connection's requests with a clone of the stack: inserts the
@@ -32,6 +33,7 @@ pub(crate) struct ConnectionService<S> {
     pub(crate) info: ConnectionInfo,
     pub(crate) activity: Arc<Activity>,
     pub(crate) limits: Arc<Limits>,
+    pub(crate) metrics: Option<Arc<ServerMetrics>>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
@@ -85,8 +87,13 @@ where
             let pace = Pace::new(&self.limits, Some(self.activity.clone()));
             (Body::new(RequestBody::new(incoming, limit, pace)), None)
         };
+        let http1 = parts.version != Version::HTTP_2;
         let mut req = Request::from_parts(parts, body);
         req.extensions_mut().insert(self.info.clone());
+        let metered = self.metered();
+        if let Some(metered) = &metered {
+            req.extensions_mut().insert(metered.route.clone());
+        }
         ResponseFuture {
             state: State::Called {
                 inner: oneshot(self.inner.clone(), req),
@@ -94,6 +101,8 @@ where
             },
             activity: Some(self.activity.clone()),
             request_body,
+            metered,
+            http1,
         }
     }
 }
@@ -108,7 +117,8 @@ impl<S> ConnectionService<S> {
         has_body: bool,
         mut response: Response<Body>,
     ) -> ResponseFuture<F, Request<Body>> {
-        let request_body = if req.version() == Version::HTTP_2 {
+        let http1 = req.version() != Version::HTTP_2;
+        let request_body = if !http1 {
             has_body.then(|| Kept::new(Mutex::new(req.into_body())))
         } else {
             if has_body {
@@ -124,8 +134,29 @@ impl<S> ConnectionService<S> {
             },
             activity: Some(self.activity.clone()),
             request_body,
+            metered: self.metered(),
+            http1,
         }
     }
+
+    /// A request's clock, when the server counts.
+    fn metered(&self) -> Option<Box<Metered>> {
+        self.metrics.as_ref().map(|metrics| {
+            Box::new(Metered {
+                started: metrics.started(),
+                metrics: metrics.clone(),
+                route: RouteLabel::new(),
+            })
+        })
+    }
+}
+
+/// A request being counted (see [`crate::metrics`]).
+struct Metered {
+    started: std::time::Instant,
+    metrics: Arc<ServerMetrics>,
+    /// Named by urlmap or the router on the way.
+    route: RouteLabel,
 }
 
 /// What is kept of a request to answer and log an error of its stack:
@@ -163,12 +194,23 @@ pin_project_lite::pin_project! {
         // (the client went away), which ends the request too.
         activity: Option<Arc<Activity>>,
         request_body: Option<Kept>,
+        // Boxed: the future stays small when metrics are off.
+        metered: Option<Box<Metered>>,
+        // An HTTP/1 connection ends with `Connection: close` while the
+        // server drains.
+        http1: bool,
     }
 
     impl<S: Service<R>, R> PinnedDrop for ResponseFuture<S, R> {
         fn drop(this: Pin<&mut Self>) {
-            if let Some(activity) = this.project().activity.take() {
+            let this = this.project();
+            if let Some(activity) = this.activity.take() {
                 activity.finished();
+            }
+            if let Some(metered) = this.metered.take() {
+                metered
+                    .metrics
+                    .answered(metered.started, &metered.route, None);
             }
         }
     }
@@ -238,6 +280,24 @@ where
         });
         if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
             activity.upgraded();
+        }
+        if let Some(metered) = this.metered.take() {
+            metered
+                .metrics
+                .answered(metered.started, &metered.route, Some(response.status()));
+        }
+        // Draining (see `Builder::drain_delay`): each HTTP/1 connection is
+        // retired by its next response, which says so, rather than closed
+        // idle at shutdown, where a request the client sent at that moment
+        // would meet a closed connection.
+        let mut response = response;
+        if *this.http1
+            && activity.shutdown().is_draining()
+            && response.status() != http::StatusCode::SWITCHING_PROTOCOLS
+        {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         Poll::Ready(Ok(response.map(|body| {
             ResponseBody::new(body, activity, shutdown, this.request_body.take())

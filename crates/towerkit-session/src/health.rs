@@ -52,6 +52,8 @@ impl Health {
     }
 
     fn failed(&self, err: &StoreError) {
+        // Counted for whatever `metrics` recorder the program installed.
+        metrics::counter!("towerkit_session_store_errors_total").increment(1);
         let mut since = self.since();
         if since.is_none() {
             *since = Some(Instant::now());

@@ -1,5 +1,7 @@
 // The dashboard: the devices from the JSON API, kept current by the event
-// stream; switches flip through the API.
+// stream; switches flip through the URL the API built for them. Every URL
+// here is relative or built by the server, so the page works under a
+// proxy's prefix too.
 "use strict";
 
 const devices = new Map();
@@ -14,7 +16,7 @@ function render() {
       const button = document.createElement("button");
       button.textContent = device.on ? "on" : "off";
       button.className = device.on ? "on" : "off";
-      button.addEventListener("click", () => toggle(device.id));
+      button.addEventListener("click", () => toggle(device));
       item.append(device.id + " ", button);
     } else {
       item.textContent = device.id + " " + device.celsius.toFixed(1) + " °C";
@@ -23,20 +25,24 @@ function render() {
   }
 }
 
-async function api(path, options) {
-  const response = await fetch("/api" + path, options);
-  if (!response.ok) throw new Error(path + ": " + response.status);
+async function fetchJson(url, options) {
+  const response = await fetch(url, options);
+  if (!response.ok) throw new Error(url + ": " + response.status);
   return response.json();
 }
 
-async function toggle(id) {
-  const change = await api("/devices/" + id + "/toggle", { method: "POST" });
-  Object.assign(devices.get(id), change);
+function api(path) {
+  return fetchJson("api" + path);
+}
+
+async function toggle(device) {
+  const change = await fetchJson(device.toggle, { method: "POST" });
+  Object.assign(devices.get(device.id), change);
   render();
 }
 
 function listen() {
-  const stream = new EventSource("/events");
+  const stream = new EventSource("events");
   const state = document.getElementById("stream-state");
   const count = document.getElementById("event-count");
   const log = document.getElementById("events");
@@ -59,6 +65,7 @@ async function start() {
   const me = await api("/me");
   document.getElementById("user").textContent = me.user;
   document.getElementById("visits").textContent = me.visits;
+  document.getElementById("api-url").textContent = me.api;
   for (const device of await api("/devices")) devices.set(device.id, device);
   render();
   listen();

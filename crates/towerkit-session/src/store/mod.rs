@@ -47,6 +47,13 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Forgets the record under `key`.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Whether the store can be used now, asked by a health check: a store
+    /// kept by another server answers a ping within its timeout. Stores
+    /// kept in this process are always ready.
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// How long a client is told to wait (`Retry-After`, seconds) when the

@@ -3,8 +3,7 @@
 use crate::SessionError;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::OnceCell;
+use towerkit_core::redis::RedisConnection;
 
 use super::{SessionStore, StoreError, StoreFuture};
 use crate::id::{is_valid_id, new_id};
@@ -14,7 +13,7 @@ use crate::record::Record;
 /// number of servers can share them.
 ///
 /// The connection is made on first use and managed by the `redis` crate's
-/// connection manager. Every operation (load, store, delete), connecting
+/// connection manager ([`RedisConnection`]). Every operation (load, store, delete), connecting
 /// and one retry on a broken connection included, has [`timeout`](Self::timeout)
 /// to finish, 2 seconds by default ([`DEFAULT_TIMEOUT`](Self::DEFAULT_TIMEOUT)):
 /// when Redis is down (refused at once) or hung (no answer), the request
@@ -22,35 +21,29 @@ use crate::record::Record;
 /// and the outage is logged once by the layer. Once Redis answers again,
 /// requests use it again by themselves, reconnecting if they must.
 pub struct RedisStore {
-    client: redis::Client,
+    connection: RedisConnection,
     prefix: String,
-    timeout: Duration,
-    manager: OnceCell<ConnectionManager>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
             .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
+            .field("timeout", &self.connection.timeout())
             .finish()
     }
 }
 
 impl RedisStore {
     /// How long an operation has unless set: 2 seconds.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_TIMEOUT: Duration = RedisConnection::DEFAULT_TIMEOUT;
 
     /// A store at `url` (`redis://127.0.0.1:6379/0`), keys starting with
     /// `prefix`. No connection is made yet.
     pub fn new(url: &str, prefix: &str) -> Result<Self, SessionError> {
-        let client = redis::Client::open(url)
-            .map_err(|err| SessionError::InvalidRedisUrl(err.to_string()))?;
         Ok(RedisStore {
-            client,
+            connection: RedisConnection::open(url).map_err(SessionError::InvalidRedisUrl)?,
             prefix: prefix.to_owned(),
-            timeout: Self::DEFAULT_TIMEOUT,
-            manager: OnceCell::new(),
         })
     }
 
@@ -58,70 +51,21 @@ impl RedisStore {
     /// as unavailable (a 503): default 2 seconds, at least a millisecond.
     /// Set it before the store is first used.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout.max(Duration::from_millis(1));
+        self.connection = self.connection.with_timeout(timeout);
         self
-    }
-
-    async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        self.manager
-            .get_or_try_init(|| async {
-                // The whole operation is bounded by `timeout` (see `query`);
-                // these bound the parts, so that a connection attempt or a
-                // command never outlives it in the background.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    .set_number_of_retries(1)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
-                ConnectionManager::new_lazy_with_config(self.client.clone(), config)
-                    .map_err(unavailable)
-            })
-            .await
-            .cloned()
     }
 
     fn key(&self, id: &str) -> String {
         format!("{}{id}", self.prefix)
     }
 
-    /// Runs a command within the timeout; a connection that broke since its
-    /// last use (Redis restarted) is made anew and the command tried once
-    /// more, within the same timeout.
+    /// Runs a command within the timeout (see [`RedisConnection::query`]).
     async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.timeout, self.query_once_more(command)).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "Redis did not answer within {:?}",
-                self.timeout
-            ))),
-        }
+        self.connection
+            .query(command)
+            .await
+            .map_err(|failure| StoreError::Unavailable(failure.to_string()))
     }
-
-    async fn query_once_more<T: redis::FromRedisValue>(
-        &self,
-        command: &redis::Cmd,
-    ) -> Result<T, StoreError> {
-        let mut connection = self.connection().await?;
-        match command.query_async(&mut connection).await {
-            Err(err)
-                if err.is_io_error()
-                    || err.is_connection_dropped()
-                    || err.is_connection_refusal() =>
-            {
-                tracing::debug!(error = %err, "the Redis connection broke; trying again");
-                command
-                    .query_async(&mut connection)
-                    .await
-                    .map_err(unavailable)
-            }
-            result => result.map_err(unavailable),
-        }
-    }
-}
-
-fn unavailable(err: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(err.to_string())
 }
 
 impl SessionStore for RedisStore {
@@ -165,5 +109,9 @@ impl SessionStore for RedisStore {
             }
             self.query::<()>(redis::cmd("DEL").arg(self.key(key))).await
         })
+    }
+
+    fn ready(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.query::<()>(&redis::cmd("PING")).await })
     }
 }

@@ -196,15 +196,15 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         if let Err(bad) = canonicalize(&mut req) {
-            return ResponseFuture::answered(HttpException::from(bad).response_for(&req));
+            return ResponseFuture::answer(HttpException::from(bad).response_for(&req));
         }
         match self.find(&req) {
             Some(route) if shift_path_segments(&mut req, route.key.segments.len()) => {
-                ResponseFuture::routed(towerkit_core::oneshot::oneshot(route.service.clone(), req))
+                ResponseFuture::call(route.service.clone(), req)
             }
             _ => {
                 tracing::debug!(path = %req.uri().path(), "no mount matches");
-                ResponseFuture::answered(HttpException::not_found().response_for(&req))
+                ResponseFuture::answer(HttpException::not_found().response_for(&req))
             }
         }
     }
