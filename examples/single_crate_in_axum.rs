@@ -1,7 +1,7 @@
 //! One towerkit crate in an axum app: an axum user who wants server-sent
 //! events compressed (tower-http's compression leaves them out, because it
 //! would hold events back) takes `towerkit-gzip` alone and adds it as a
-//! layer, through `towerkit_core::compat`.
+//! layer, as it would tower-http's: `Router::layer(GzipLayer::new())`.
 //!
 //!     cargo run --example single_crate_in_axum              # http://127.0.0.1:3000/
 //!     curl -N --compressed http://127.0.0.1:3000/ticks      # live, gzipped
@@ -14,7 +14,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
 use serde_json::{json, Value};
-use towerkit_core::compat;
 use towerkit_gzip::GzipLayer;
 
 // ANCHOR: router
@@ -23,10 +22,9 @@ fn app() -> Router {
         .route("/", get(|| async { "hello from axum\n" }))
         .route("/status", get(status))
         .route("/ticks", get(ticks))
-        // towerkit layers take towerkit's body and fail with an HTTP
-        // exception; `compat` fits them where axum wants any body and no
-        // errors.
-        .layer(compat(GzipLayer::new()))
+        // Any request body, any response body, axum's errors passed on:
+        // no glue.
+        .layer(GzipLayer::new())
 }
 // ANCHOR_END: router
 

@@ -278,3 +278,45 @@ fn help_and_version() {
         format!("towerkit {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The TOML loader refuses what the Rust builder refuses, with its words.
+#[test]
+fn a_bad_cookie_name_is_the_builders_error() {
+    let msg = refused(
+        "[pipeline.main]\npipeline = [\"s\", \"app\"]\n\n[filter.s]\nuse = \"session\"\ncookie_name = \"a;b\"\n\n[app.app]\nuse = \"echo\"\n",
+    );
+    let rust = towerkit_session::SessionLayer::new(towerkit_session::MemoryStore::default())
+        .cookie_name("a;b")
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.starts_with(":6:"), "{msg}");
+    assert!(
+        msg.ends_with(&format!("key `cookie_name`: {rust}")),
+        "{msg}"
+    );
+}
+
+/// The same for the login's paths and ticket: the builder's words.
+#[test]
+fn a_bad_login_path_and_a_short_ticket_secret_are_the_builders_errors() {
+    let refused_with = |options: &str| {
+        let stack = Stack::new(&format!(
+            "[pipeline.main]\npipeline = [\"auth\", \"app\"]\n\n[filter.auth]\nuse = \"login\"\nmethods = [\"basic\", \"ticket\"]\nusers = \"users.htpasswd\"\n{options}\n[app.app]\nuse = \"echo\"\n"
+        ));
+        std::fs::write(
+            stack.path().join("users.htpasswd"),
+            "ada:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n",
+        )
+        .unwrap();
+        refused_stack(&stack)
+    };
+    let msg = refused_with(
+        "login_path = \"login\"\nticket = { secret = \"a ticket secret for the tests\" }\n",
+    );
+    let rust = towerkit_login::LoginError::NotAPath("login".into()).to_string();
+    assert!(msg.ends_with(&format!("key `login_path`: {rust}")), "{msg}");
+    let msg = refused_with("ticket = { secret = \"short\" }\n");
+    let rust = towerkit_login::LoginError::TicketSecretTooShort(5).to_string();
+    assert!(msg.ends_with(&format!("key `ticket`: {rust}")), "{msg}");
+}

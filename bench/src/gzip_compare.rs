@@ -23,7 +23,7 @@ async fn towerkit(level: u32, shape: Shape, data: &Bytes) -> (Duration, usize) {
     measure(Duration::from_secs(2), || {
         let service = service.clone();
         async move {
-            let response = service.oneshot(request()).await?;
+            let response = service.oneshot(request::<towerkit_core::Body>()).await?;
             Ok(response.into_body().collect().await?.to_bytes().len())
         }
     })

@@ -10,13 +10,14 @@ use http::{Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
-use towerkit_core::{BoxError, ConnectionInfo, HttpException, OriginalUri, RemoteUser};
+use towerkit_core::{ConnectionInfo, HttpException, OriginalUri, RemoteUser};
 
 use crate::line::Arrival;
 use crate::writer::LogWriter;
 
 /// Logs every request that passes through it; see the [crate] docs.
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct AccessLogLayer {
     writer: LogWriter,
 }
@@ -46,18 +47,32 @@ pub struct AccessLog<S> {
     writer: LogWriter,
 }
 
+impl<S> AccessLog<S> {
+    /// Logs the requests `inner` answers to `writer`.
+    pub fn new(inner: S, writer: LogWriter) -> Self {
+        AccessLogLayer::new(writer).layer(inner)
+    }
+
+    /// The layer that makes this service: [`AccessLogLayer::new`].
+    pub fn layer(writer: LogWriter) -> AccessLogLayer {
+        AccessLogLayer::new(writer)
+    }
+
+    towerkit_core::inner_service_accessors!();
+}
+
 impl<S, B, ResB> Service<Request<B>> for AccessLog<S>
 where
     S: Service<Request<B>, Response = Response<ResB>>,
-    S::Error: Into<BoxError>,
+    S::Error: 'static,
     ResB: http_body::Body<Data = Bytes>,
 {
     type Response = Response<LoggedBody<ResB>>;
-    type Error = BoxError;
+    type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
@@ -119,10 +134,10 @@ pin_project_lite::pin_project! {
 impl<F, ResB, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<ResB>, E>>,
-    E: Into<BoxError>,
+    E: 'static,
     ResB: http_body::Body<Data = Bytes>,
 {
-    type Output = Result<Response<LoggedBody<ResB>>, BoxError>;
+    type Output = Result<Response<LoggedBody<ResB>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -148,9 +163,10 @@ where
                 })))
             }
             Err(err) => {
-                let err = err.into();
                 // Rendered by a layer above or the server, with this status.
-                entry.write(HttpException::from_error(&err).status(), 0);
+                let status = HttpException::find_in(&err)
+                    .map_or(StatusCode::INTERNAL_SERVER_ERROR, |e| e.status());
+                entry.write(status, 0);
                 Poll::Ready(Err(err))
             }
         }
@@ -209,7 +225,7 @@ impl<B: http_body::Body<Data = Bytes>> http_body::Body for LoggedBody<B> {
 mod tests {
     use super::*;
     use towerkit_core::app::Text;
-    use towerkit_core::TestClient;
+    use towerkit_core::{BoxError, TestClient};
 
     #[tokio::test]
     async fn logs_status_bytes_and_the_user_reported_back() {

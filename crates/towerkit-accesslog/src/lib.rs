@@ -30,6 +30,28 @@
 //! let app = AccessLogLayer::new(LogWriter::stderr()).layer(Text::new("hello"));
 //! # let _ = app;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any body and passes the app's errors on, so it goes
+//! straight into `Router::layer`. Serve with axum's connect-info for `%h`
+//! (`towerkit-core`'s `axum` feature):
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use axum::{routing::get, Router};
+//! use towerkit_accesslog::{AccessLogLayer, LogWriter};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "hello" }))
+//!         .layer(AccessLogLayer::new(LogWriter::stderr()));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     // The client's address, for the layer: axum's connect-info.
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

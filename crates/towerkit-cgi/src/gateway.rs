@@ -52,6 +52,7 @@ struct Config {
 
 /// A CGI gateway (RFC 3875). See the [crate documentation](crate).
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct Cgi {
     config: Arc<Config>,
 }

@@ -30,6 +30,27 @@
 //! let scripts = Cgi::root("cgi-bin").timeout(Duration::from_secs(10)).max_concurrent(8);
 //! # let _ = scripts;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! [`Cgi`] is a towerkit app that fails with towerkit errors (a 502 for a bad
+//! script, a 504 past its timeout): it goes into axum through
+//! [`Compat::new`](towerkit_core::compat::Compat::new), which makes them pages.
+//! (axum's `nest_service` does not tell the script where it is mounted:
+//! `SCRIPT_NAME` is empty; mount with `towerkit-urlparser`'s `UrlMap` for it.)
+//!
+//! ```no_run
+//! use axum::Router;
+//! use towerkit_cgi::Cgi;
+//! use towerkit_core::compat::Compat;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new().nest_service("/cgi-bin", Compat::new(Cgi::root("cgi-bin")));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -66,6 +66,21 @@ pub struct Compat<S> {
     not_ready: Option<HttpException>,
 }
 
+impl<S> Compat<S> {
+    /// Wraps a towerkit app (a service that takes `Request<`[`Body`]`>`
+    /// and fails with [`BoxError`]s) for a framework that wants any request
+    /// body and no errors, as [`compat`] does a layer's service: for
+    /// `axum::Router::nest_service` or `fallback_service`.
+    pub fn new(inner: S) -> Self {
+        Compat {
+            inner,
+            not_ready: None,
+        }
+    }
+
+    crate::inner_service_accessors!();
+}
+
 impl<S: Clone> Clone for Compat<S> {
     fn clone(&self) -> Self {
         Compat {

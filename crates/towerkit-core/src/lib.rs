@@ -69,5 +69,44 @@ pub use path::{mount, path_info, set_path_info, shift_path_info, shift_path_segm
 pub use test_client::{TestClient, TestRequest, TestResponse};
 pub use url::{application_url, construct_url, url_scheme};
 
+/// Defines `get_ref`, `get_mut` and `into_inner` in an `impl<S> X<S>`
+/// block of a service that wraps its inner service `S` in a field named
+/// `inner`: the accessors every towerkit layer's service has, as
+/// tower-http's do.
+///
+/// ```
+/// struct Wrap<S> {
+///     inner: S,
+/// }
+///
+/// impl<S> Wrap<S> {
+///     towerkit_core::inner_service_accessors!();
+/// }
+///
+/// let mut wrap = Wrap { inner: 7 };
+/// *wrap.get_mut() += 1;
+/// assert_eq!(*wrap.get_ref(), 8);
+/// assert_eq!(wrap.into_inner(), 8);
+/// ```
+#[macro_export]
+macro_rules! inner_service_accessors {
+    () => {
+        /// The wrapped service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The wrapped service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// The wrapped service, unwrapped.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 /// The error type layers pass around: any error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

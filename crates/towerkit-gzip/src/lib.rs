@@ -37,6 +37,25 @@
 //! let app = GzipLayer::new().level(6).decompress_requests(true).layer(Text::new("hello"));
 //! # let _ = app;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any request body and any response body of the app, and
+//! passes its errors on, so it goes straight into `Router::layer`:
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use towerkit_gzip::GzipLayer;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "hello ".repeat(100) }))
+//!         .layer(GzipLayer::new().decompress_requests(true));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

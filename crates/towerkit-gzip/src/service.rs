@@ -32,6 +32,7 @@ pub const DEFAULT_MAX_DECOMPRESSED: u64 = 16 * 1024 * 1024;
 /// Compresses responses with gzip, and (when asked) decompresses gzip
 /// request bodies. See the [crate documentation](crate).
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct GzipLayer {
     config: Arc<Config>,
 }
@@ -128,6 +129,21 @@ pub struct Gzip<S> {
     pool: Arc<Pool>,
 }
 
+impl<S> Gzip<S> {
+    /// Compresses the responses of `inner`, with the defaults of
+    /// [`GzipLayer::new`].
+    pub fn new(inner: S) -> Self {
+        GzipLayer::new().layer(inner)
+    }
+
+    /// The layer that makes this service: [`GzipLayer::new`].
+    pub fn layer() -> GzipLayer {
+        GzipLayer::new()
+    }
+
+    towerkit_core::inner_service_accessors!();
+}
+
 fn is_gzip(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_ENCODING)
@@ -138,22 +154,27 @@ fn is_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-impl<S, B> Service<Request<Body>> for Gzip<S>
+/// The request body goes on as a [`Body`]: the towerkit server's body as
+/// it is, any other wrapped once (a gzip body, when decompressed, is a
+/// different type anyway).
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Gzip<S>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
-    type Error = BoxError;
+    type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let mut req = req.map(Body::new);
         let accepts = accepts(req.headers());
         let head = req.method() == Method::HEAD;
         let accept = KeptBytes::header(&req, ACCEPT);
@@ -207,11 +228,10 @@ pin_project_lite::pin_project! {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    E: Into<BoxError>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Body>, BoxError>;
+    type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -231,7 +251,7 @@ where
                     .to_response(format())));
             }
         }
-        let response = result.map_err(Into::into)?;
+        let response = result?;
         Poll::Ready(Ok(compress(
             response,
             *this.accepts,

@@ -42,6 +42,26 @@
 //! assert_eq!(res.text(), "500 Internal Server Error\n");
 //! # });
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any request body and any response body, and never fails,
+//! so it goes straight into `Router::layer`: a handler that panics is
+//! answered with a 500 page, and the server goes on.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use towerkit_httpexceptions::HttpExceptionsLayer;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "hello" }))
+//!         .layer(HttpExceptionsLayer::new());
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, Response, Version};
 use tower_layer::Layer;
@@ -24,6 +25,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///
 /// See the [crate documentation](crate).
 #[derive(Clone, Debug, Default)]
+#[must_use]
 pub struct HttpExceptionsLayer {
     config: Arc<Config>,
 }
@@ -72,6 +74,21 @@ pub struct HttpExceptions<S> {
     inner: S,
     config: Arc<Config>,
     not_ready: Option<Failed>,
+}
+
+impl<S> HttpExceptions<S> {
+    /// Answers the errors and panics of `inner` with pages that show no
+    /// details, as [`HttpExceptionsLayer::new`].
+    pub fn new(inner: S) -> Self {
+        HttpExceptionsLayer::new().layer(inner)
+    }
+
+    /// The layer that makes this service: [`HttpExceptionsLayer::new`].
+    pub fn layer() -> HttpExceptionsLayer {
+        HttpExceptionsLayer::new()
+    }
+
+    towerkit_core::inner_service_accessors!();
 }
 
 impl<S: Clone> Clone for HttpExceptions<S> {
@@ -148,10 +165,12 @@ enum Failed {
     Panic(PanicReport),
 }
 
-impl<S> Service<Request<Body>> for HttpExceptions<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for HttpExceptions<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = Infallible;
@@ -176,7 +195,7 @@ where
         }
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let info = RequestInfo::of(&req);
         let state = match self.not_ready.take() {
             Some(failed) => State::Failed {
@@ -218,10 +237,12 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, E> Future for ResponseFuture<F>
+impl<F, E, B> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<Response<Body>, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Output = Result<Response<Body>, Infallible>;
 
@@ -234,7 +255,7 @@ where
                     let Some(info) = this.info.take() else {
                         panic!("ResponseFuture polled after completion");
                     };
-                    return Poll::Ready(Ok(succeeded(response, info, this.config)));
+                    return Poll::Ready(Ok(succeeded(response.map(Body::new), info, this.config)));
                 }
                 Ok(Poll::Ready(Err(err))) => Failed::Error(err.into()),
                 Err(report) => Failed::Panic(report),

@@ -47,20 +47,29 @@ pub(crate) fn make_private(headers: &mut HeaderMap) {
 
 /// Marks an answer for a user, a response or an [`HttpException`] on its
 /// way to the layer that renders it (other errors become pages that say
-/// nothing of the user).
-pub(crate) fn private(
-    answer: Result<Response<Body>, BoxError>,
-) -> Result<Response<Body>, BoxError> {
+/// nothing of the user). The error is the inner service's own, of any type:
+/// an `HttpException` is found in it as itself or inside a [`BoxError`].
+pub(crate) fn private<E: 'static>(answer: Result<Response<Body>, E>) -> Result<Response<Body>, E> {
     match answer {
         Ok(mut response) => {
             make_private(response.headers_mut());
             Ok(response)
         }
-        Err(err) => match err.downcast::<HttpException>() {
-            Ok(exception) if kept_private(exception.headers()) => Err(exception as BoxError),
-            Ok(exception) => Err(Box::new((*exception).with_header(CACHE_CONTROL, PRIVATE))),
-            Err(err) => Err(err),
-        },
+        Err(mut err) => {
+            let any = &mut err as &mut dyn std::any::Any;
+            let exception = match any.downcast_mut::<BoxError>() {
+                Some(boxed) => boxed.downcast_mut::<HttpException>(),
+                None => any.downcast_mut::<HttpException>(),
+            };
+            if let Some(exception) = exception {
+                if !kept_private(exception.headers()) {
+                    let taken =
+                        std::mem::replace(exception, HttpException::internal_server_error());
+                    *exception = taken.with_header(CACHE_CONTROL, PRIVATE);
+                }
+            }
+            Err(err)
+        }
     }
 }
 
@@ -194,6 +203,7 @@ mod tests {
                 .unwrap()
                 .protect(vec!["/private".to_owned()])
                 .ticket(TicketOptions::new("a secret of the tests"))
+                .unwrap()
         }
 
         fn ada() -> String {

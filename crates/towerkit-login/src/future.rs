@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use http::{Response, StatusCode};
 use towerkit_core::recursive::BoxFuture;
 use towerkit_core::{Body, BoxError, HttpException};
@@ -15,15 +16,15 @@ use crate::layer::{Asker, Config};
 pin_project_lite::pin_project! {
     /// The response of [`Login`](crate::Login): the stack's, or the
     /// layer's own (a challenge, the login form).
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, E> {
         #[pin]
-        state: State<F>,
+        state: State<F, E>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<F> {
+    enum State<F, E> {
         // Who the client is was known at the call. A 401 from the stack is
         // turned into the challenge when no user was found; `challenge` is
         // `None` when a user was set upstream (the answer is private).
@@ -33,20 +34,20 @@ pin_project_lite::pin_project! {
             challenge: Option<(Asker, Arc<Config>)>,
         },
         // Credentials are checked first, then the stack is called.
-        Identifying { future: BoxFuture<Result<Response<Body>, BoxError>> },
+        Identifying { future: BoxFuture<Result<Response<Body>, E>> },
         // Answered at the call.
         Answered { response: Option<Response<Body>> },
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, E> ResponseFuture<F, E> {
     pub(crate) fn called(future: F, challenge: Option<(Asker, Arc<Config>)>) -> Self {
         ResponseFuture {
             state: State::Called { future, challenge },
         }
     }
 
-    pub(crate) fn identifying(future: BoxFuture<Result<Response<Body>, BoxError>>) -> Self {
+    pub(crate) fn identifying(future: BoxFuture<Result<Response<Body>, E>>) -> Self {
         ResponseFuture {
             state: State::Identifying { future },
         }
@@ -61,17 +62,19 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, E> Future for ResponseFuture<F>
+impl<F, E, B> Future for ResponseFuture<F, E>
 where
-    F: Future<Output = Result<Response<Body>, E>>,
-    E: Into<BoxError>,
+    F: Future<Output = Result<Response<B>, E>>,
+    E: 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Body>, BoxError>;
+    type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Called { future, challenge } => {
-                let answer = ready!(future.poll(cx)).map_err(Into::into);
+                let answer = ready!(future.poll(cx)).map(|response| response.map(Body::new));
                 match challenge.take() {
                     Some((asker, config)) if asks_for_a_user(&answer) => {
                         Poll::Ready(Ok(config.challenge_to(&asker, false)))
@@ -89,12 +92,19 @@ where
 }
 
 /// Whether the stack answered 401, as a response or as an
-/// [`HttpException`]: the login's challenge goes in its place.
-pub(crate) fn asks_for_a_user(answer: &Result<Response<Body>, BoxError>) -> bool {
+/// [`HttpException`] (itself the error, or inside a [`BoxError`]): the
+/// login's challenge goes in its place.
+pub(crate) fn asks_for_a_user<E: 'static>(answer: &Result<Response<Body>, E>) -> bool {
     match answer {
         Ok(response) => response.status() == StatusCode::UNAUTHORIZED,
-        Err(err) => err
-            .downcast_ref::<HttpException>()
-            .is_some_and(|e| e.status() == StatusCode::UNAUTHORIZED),
+        Err(err) => {
+            let any = err as &dyn std::any::Any;
+            any.downcast_ref::<BoxError>()
+                .map_or_else(
+                    || any.downcast_ref::<HttpException>(),
+                    |boxed| boxed.downcast_ref::<HttpException>(),
+                )
+                .is_some_and(|e| e.status() == StatusCode::UNAUTHORIZED)
+        }
     }
 }

@@ -60,6 +60,26 @@ pub enum LoginMethod {
     Ticket,
 }
 
+/// The shortest ticket secret [`LoginLayer::ticket`] takes, in bytes.
+pub const MIN_TICKET_SECRET: usize = 16;
+
+/// `path`, if it is a path starting with `/`.
+fn a_path(path: &str) -> Result<String, LoginError> {
+    if path.starts_with('/') {
+        Ok(path.to_owned())
+    } else {
+        Err(LoginError::NotAPath(path.to_owned()))
+    }
+}
+
+/// Whether `name` may name a cookie: a non-empty RFC 6265 token.
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// The tokens of a ticket, for apps (`REMOTE_USER_TOKENS`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UserTokens(pub Vec<String>);
@@ -129,6 +149,7 @@ pub(crate) struct Config {
 /// the layer it is called on. Clones share the throttle (failures counted
 /// by one count for all) and the key of the Digest nonces.
 #[derive(Clone)]
+#[must_use]
 pub struct LoginLayer {
     config: Arc<Config>,
 }
@@ -160,8 +181,8 @@ impl LoginLayer {
         methods: &[LoginMethod],
         fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>,
     ) -> Result<Self, LoginError> {
-        let nonces =
-            Nonces::new(Duration::from_secs(300), fill).map_err(LoginError::NoRandomness)?;
+        let nonces = Nonces::new(Duration::from_secs(300), fill)
+            .map_err(|err| LoginError::NoRandomness(err.to_string()))?;
         Ok(LoginLayer {
             config: Arc::new(Config {
                 users,
@@ -214,23 +235,46 @@ impl LoginLayer {
         self
     }
 
-    /// Where the form lives (default `/login`).
-    pub fn login_path(mut self, path: &str) -> Self {
-        self.config().login_path = path.to_owned();
-        self
+    /// Where the form lives (default `/login`): a path starting with `/`,
+    /// else [`LoginError::NotAPath`].
+    pub fn login_path(mut self, path: &str) -> Result<Self, LoginError> {
+        self.config().login_path = a_path(path)?;
+        Ok(self)
     }
 
-    /// Where logging out is (default `/logout`).
-    pub fn logout_path(mut self, path: &str) -> Self {
-        self.config().logout_path = path.to_owned();
-        self
+    /// Where logging out is (default `/logout`): a path starting with `/`,
+    /// else [`LoginError::NotAPath`].
+    pub fn logout_path(mut self, path: &str) -> Result<Self, LoginError> {
+        self.config().logout_path = a_path(path)?;
+        Ok(self)
     }
 
-    /// Reads and issues tickets.
-    pub fn ticket(mut self, options: TicketOptions) -> Self {
+    /// Reads and issues tickets. The secret must be at least
+    /// [`MIN_TICKET_SECRET`] bytes ([`LoginError::TicketSecretTooShort`]),
+    /// the cookie's name a token ([`LoginError::InvalidCookieName`]).
+    ///
+    /// ```
+    /// use towerkit_login::{HtpasswdFile, LoginError, LoginLayer, LoginMethod, TicketOptions};
+    /// # struct Nobody;
+    /// # impl towerkit_login::Authenticator for Nobody {
+    /// #     fn check(&self, _: &str, _: &str) -> towerkit_core::recursive::BoxFuture<bool> {
+    /// #         Box::pin(async { false })
+    /// #     }
+    /// # }
+    /// let layer = LoginLayer::new(Nobody, &[LoginMethod::Ticket]).unwrap();
+    /// let short = layer.ticket(TicketOptions::new("short"));
+    /// assert_eq!(short.map(|_| ()), Err(LoginError::TicketSecretTooShort(5)));
+    /// ```
+    pub fn ticket(mut self, options: TicketOptions) -> Result<Self, LoginError> {
+        if options.secret.len() < MIN_TICKET_SECRET {
+            return Err(LoginError::TicketSecretTooShort(options.secret.len()));
+        }
+        if !is_cookie_name(&options.cookie_name) {
+            return Err(LoginError::InvalidCookieName(options.cookie_name));
+        }
         let signer = TicketSigner::new(&options.secret, options.digest);
         self.config().ticket = Some((options, signer));
-        self
+        Ok(self)
     }
 
     /// The Digest algorithms offered, in order (default SHA-256, MD5).
@@ -327,6 +371,34 @@ impl<S> Layer<S> for LoginLayer {
 pub struct Login<S> {
     inner: S,
     config: Arc<Config>,
+}
+
+impl<S> std::fmt::Debug for Login<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login").finish_non_exhaustive()
+    }
+}
+
+impl<S> Login<S> {
+    /// Users from `users` log in to `inner` with `methods`; see
+    /// [`LoginLayer::new`], which this is with the layer's defaults.
+    pub fn new(
+        inner: S,
+        users: impl Authenticator,
+        methods: &[LoginMethod],
+    ) -> Result<Self, LoginError> {
+        Ok(LoginLayer::new(users, methods)?.layer(inner))
+    }
+
+    /// The layer that makes this service: [`LoginLayer::new`].
+    pub fn layer(
+        users: impl Authenticator,
+        methods: &[LoginMethod],
+    ) -> Result<LoginLayer, LoginError> {
+        LoginLayer::new(users, methods)
+    }
+
+    towerkit_core::inner_service_accessors!();
 }
 
 /// Only a same-origin path: no scheme, no `//host`, no backslash.
@@ -896,21 +968,30 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-impl<S> Service<Request<Body>> for Login<S>
+/// The request body goes on as a [`Body`] (the form login reads it): the
+/// towerkit server's body as it is, any other wrapped once. The inner
+/// service's errors go up unchanged (an [`HttpException`] 401 among them
+/// becomes the challenge); the layer's own answers are responses.
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Login<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Error: Send + 'static,
     S::Future: Send + 'static,
+    ReqBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Error>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let mut req = req.map(Body::new);
         let config = &self.config;
         // Decide on the path every layer after this one will see.
         if let Err(bad) = canonicalize(&mut req) {
@@ -970,10 +1051,11 @@ where
             // What a challenge needs, should the app answer 401.
             let asker = (!user_set).then(|| config.asker(&req));
             let req = Request::from_parts(req.into_parts().0, body);
-            std::future::poll_fn(|cx| inner.poll_ready(cx))
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+            let answer = inner
+                .call(req)
                 .await
-                .map_err(Into::into)?;
-            let answer = inner.call(req).await.map_err(Into::into);
+                .map(|response| response.map(Body::new));
             // An answer for a user is for no one else.
             let answer = if user_set { private(answer) } else { answer };
             let mut response = match asker {
@@ -1120,7 +1202,7 @@ mod tests {
         let methods = [LoginMethod::Basic, LoginMethod::Form];
         // An app that is done with the request when called.
         let mut service = layer(&methods).layer(Text::new("hello"));
-        std::future::poll_fn(|cx| service.poll_ready(cx))
+        std::future::poll_fn(|cx| Service::<Request<Body>>::poll_ready(&mut service, cx))
             .await
             .unwrap();
         let future = service.call(req);
@@ -1156,7 +1238,9 @@ mod tests {
         }
         // Tickets keep the login without a session.
         let methods = [LoginMethod::Form, LoginMethod::Ticket];
-        let with_tickets = layer(&methods).ticket(TicketOptions::new("a secret of the tests"));
+        let with_tickets = layer(&methods)
+            .ticket(TicketOptions::new("a secret of the tests"))
+            .unwrap();
         let mut client = TestClient::new(with_tickets.layer(app()));
         let res = client
             .post("/login")
@@ -1188,8 +1272,11 @@ mod tests {
             .realm("elsewhere")
             .protect(vec!["/other".to_owned()])
             .login_path("/in")
+            .unwrap()
             .logout_path("/out")
+            .unwrap()
             .ticket(TicketOptions::new("a secret of the tests"))
+            .unwrap()
             .digest_algorithms(vec!["MD5"])
             .form_template("<p>{message}</p>");
         let mut client = TestClient::new(configured.layer(app()));
@@ -1224,7 +1311,10 @@ mod tests {
         let Err(err) = made else {
             panic!("a layer made with no randomness for its nonce key");
         };
-        assert_eq!(err, LoginError::NoRandomness(getrandom::Error::UNSUPPORTED));
+        assert_eq!(
+            err,
+            LoginError::NoRandomness(getrandom::Error::UNSUPPORTED.to_string())
+        );
         assert!(err.to_string().contains("no randomness"), "{err}");
     }
 

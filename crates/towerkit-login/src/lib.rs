@@ -69,6 +69,36 @@
 //!     .layer(Text::new("hello"));
 //! # let _ = app;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any request body and any response body of the app, and
+//! passes its errors on, so it goes straight into `Router::layer`; a handler
+//! takes the user as an `Extension`. Serve with axum's connect-info, so that
+//! the throttle tells clients apart (`towerkit_core::client_addr` reads it when
+//! `towerkit-core`'s `axum` feature is on; without it every client is one
+//! unknown client):
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use axum::{routing::get, Extension, Router};
+//! use towerkit_core::RemoteUser;
+//! use towerkit_login::{HtpasswdFile, LoginLayer, LoginMethod};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let users = HtpasswdFile::open("users.htpasswd").map_err(std::io::Error::other)?;
+//!     let login = LoginLayer::new(users, &[LoginMethod::Basic])
+//!         .map_err(std::io::Error::other)?
+//!         .protect(vec!["/admin".into()]);
+//!     let app = Router::new()
+//!         .route("/admin", get(|Extension(user): Extension<RemoteUser>| async move { user.name }))
+//!         .layer(login);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     // The client's address, for the layer: axum's connect-info.
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -90,7 +120,7 @@ pub use error::LoginError;
 pub use future::ResponseFuture;
 pub use layer::{
     safe_next, Login, LoginLayer, LoginMethod, TicketOptions, UserTokens, DEFAULT_FORM,
-    SESSION_USER,
+    MIN_TICKET_SECRET, SESSION_USER,
 };
 pub use ticket::{Ticket, TicketDigest, TicketSigner};
 pub use users::{Authenticator, HtdigestFile, HtpasswdFile, UserFiles};

@@ -12,6 +12,8 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 use towerkit_core::recursive::BoxFuture;
 
+use crate::LoginError;
+
 /// Checks passwords, and (for Digest) knows `H(user:realm:password)`.
 pub trait Authenticator: Send + Sync + 'static {
     /// Whether `password` is `user`'s.
@@ -48,12 +50,12 @@ struct Loaded {
 impl HtpasswdFile {
     /// The file at `path`, read now: a missing or unreadable file is an
     /// error, and so is a line in no format this reads.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, String> {
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, LoginError> {
         let file = HtpasswdFile {
             path: path.into(),
             state: Mutex::default(),
         };
-        let users = file.read()?;
+        let users = file.read().map_err(LoginError::UsersFile)?;
         if let Ok(mut state) = file.state.lock() {
             state.users = Arc::new(users);
             state.modified = std::fs::metadata(&file.path)
@@ -289,8 +291,11 @@ pub struct HtdigestFile {
 
 impl HtdigestFile {
     /// Reads the file at `path`.
-    pub fn open(path: impl Into<PathBuf>) -> Result<Self, String> {
-        let path = path.into();
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, LoginError> {
+        Self::read(path.into()).map_err(LoginError::UsersFile)
+    }
+
+    fn read(path: PathBuf) -> Result<Self, String> {
         let text =
             std::fs::read_to_string(&path).map_err(|err| format!("{}: {err}", path.display()))?;
         let mut entries = HashMap::new();
@@ -432,6 +437,7 @@ mod reload_tests {
         std::fs::write(&path, "plain:secret\n").unwrap();
         assert!(HtpasswdFile::open(&path)
             .unwrap_err()
+            .to_string()
             .contains("no format read here"));
         let _ = std::fs::remove_dir_all(&dir);
     }

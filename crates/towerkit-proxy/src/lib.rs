@@ -45,6 +45,26 @@
 //! let legacy = Proxy::new("http://127.0.0.1:9000/app/").unwrap();
 //! # let _ = legacy;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! [`Proxy`] is a towerkit app that fails with towerkit errors (502, 504): it
+//! goes into axum through [`Compat::new`](towerkit_core::compat::Compat::new),
+//! which makes them pages.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use towerkit_core::compat::Compat;
+//! use towerkit_proxy::Proxy;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let legacy = Proxy::new("http://127.0.0.1:9000/app/").map_err(std::io::Error::other)?;
+//!     let app = Router::new().nest_service("/legacy", Compat::new(legacy));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

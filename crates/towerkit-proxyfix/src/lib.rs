@@ -38,6 +38,29 @@
 //!     .layer(Echo);
 //! # let _ = behind_nginx;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any body and passes the app's errors on, so it goes
+//! straight into `Router::layer`. Serve with axum's connect-info: the peer it
+//! trusts (or not) is the client axum saw (`towerkit-core`'s `axum` feature);
+//! an unknown peer is trusted for nothing.
+//!
+//! ```no_run
+//! use std::net::SocketAddr;
+//! use axum::{extract::Request, routing::get, Router};
+//! use towerkit_proxyfix::ProxyFixLayer;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/", get(|req: Request| async move { towerkit_core::application_url(&req) }))
+//!         .layer(ProxyFixLayer::new().x_for(1).x_proto(1));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     // The client's address, for the layer: axum's connect-info.
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

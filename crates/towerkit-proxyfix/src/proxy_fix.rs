@@ -36,6 +36,7 @@ pub const FORWARDING_HEADERS: [HeaderName; 6] = [
 /// Corrects the connection info from the forwarding headers of trusted
 /// proxies. See the [crate documentation](crate).
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct ProxyFixLayer {
     config: Arc<Config>,
 }
@@ -149,6 +150,21 @@ impl<S> Layer<S> for ProxyFixLayer {
 pub struct ProxyFix<S> {
     inner: S,
     config: Arc<Config>,
+}
+
+impl<S> ProxyFix<S> {
+    /// Corrects the requests to `inner` with the defaults of
+    /// [`ProxyFixLayer::new`].
+    pub fn new(inner: S) -> Self {
+        ProxyFixLayer::new().layer(inner)
+    }
+
+    /// The layer that makes this service: [`ProxyFixLayer::new`].
+    pub fn layer() -> ProxyFixLayer {
+        ProxyFixLayer::new()
+    }
+
+    towerkit_core::inner_service_accessors!();
 }
 
 /// What the request said of itself before the proxy fix: for logs and apps
@@ -304,7 +320,14 @@ impl Config {
 /// Applies a fix to a request (all of it: every value was checked), and
 /// returns the corrected connection, to report on the response.
 fn apply<B>(req: &mut Request<B>, fix: Fix) -> ConnectionInfo {
+    // Under another server (axum) there is no `ConnectionInfo` yet: the
+    // peer is the client that server saw, never loopback.
     let mut info = ConnectionInfo::of(req);
+    if req.extensions().get::<ConnectionInfo>().is_none() {
+        if let Some(peer) = towerkit_core::client_addr(req) {
+            info.remote_addr = peer;
+        }
+    }
     let original = OriginalConnection {
         remote_addr: info.remote_addr,
         scheme: info.scheme.clone(),

@@ -5,7 +5,7 @@
 //!
 //! | name | kind | what |
 //! | --- | --- | --- |
-//! | `towerkit_http_requests_total{status="2xx"}` | counter | answered requests, by status class (heads hyper refused to parse count as 4xx); with `route="/api"` where urlmap or the router named one ([`RouteLabel`](towerkit_core::RouteLabel)) |
+//! | `towerkit_http_requests_total{status="2xx"}` | counter | answered requests, by status class (heads hyper refused to parse count as 4xx); with `route="/api"` where urlmap or the router named one ([`RouteLabel`]) |
 //! | `towerkit_http_request_duration_seconds` | histogram | from a request's head read to its response's head ready |
 //! | `towerkit_http_requests_in_flight` | gauge | requests called and not yet answered (HTTP/2 streams included) |
 //! | `towerkit_connections_open` | gauge | open client connections |

@@ -20,6 +20,7 @@ use crate::health::Health;
 use crate::lazy::{Commit, LazySession};
 use crate::record::Expiry;
 use crate::store::SessionStore;
+use crate::SessionError;
 
 /// The cookie's name unless set.
 pub const DEFAULT_COOKIE_NAME: &str = "towerkit_session";
@@ -27,6 +28,7 @@ pub const DEFAULT_COOKIE_NAME: &str = "towerkit_session";
 /// Puts a lazy [`SessionFactory`] in every request. See the
 /// [crate documentation](crate).
 #[derive(Clone)]
+#[must_use]
 pub struct SessionLayer {
     config: Arc<Config>,
 }
@@ -78,10 +80,22 @@ impl SessionLayer {
         Arc::make_mut(&mut self.config)
     }
 
-    /// The cookie's name.
-    pub fn cookie_name(mut self, name: &str) -> Self {
+    /// The cookie's name: a token (letters, digits and
+    /// ``!#$%&'*+-.^_`|~``), else [`SessionError::InvalidCookieName`].
+    ///
+    /// ```
+    /// use towerkit_session::{MemoryStore, SessionError, SessionLayer};
+    ///
+    /// let layer = SessionLayer::new(MemoryStore::default());
+    /// assert!(layer.clone().cookie_name("sid").is_ok());
+    /// assert!(matches!(layer.cookie_name("a;b"), Err(SessionError::InvalidCookieName(_))));
+    /// ```
+    pub fn cookie_name(mut self, name: &str) -> Result<Self, SessionError> {
+        if !crate::error::is_cookie_name(name) {
+            return Err(SessionError::InvalidCookieName(name.to_owned()));
+        }
         self.config().cookie_name = name.to_owned();
-        self
+        Ok(self)
     }
 
     /// `SameSite` (default `Lax`, which keeps OAuth-style redirects back
@@ -113,10 +127,10 @@ impl SessionLayer {
 }
 
 impl<S> Layer<S> for SessionLayer {
-    type Service = SessionService<S>;
+    type Service = Session<S>;
 
-    fn layer(&self, inner: S) -> SessionService<S> {
-        SessionService {
+    fn layer(&self, inner: S) -> Session<S> {
+        Session {
             inner,
             config: self.config.clone(),
         }
@@ -125,9 +139,32 @@ impl<S> Layer<S> for SessionLayer {
 
 /// The service of [`SessionLayer`].
 #[derive(Clone)]
-pub struct SessionService<S> {
+pub struct Session<S> {
     inner: S,
     config: Arc<Config>,
+}
+
+impl<S> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("cookie_name", &self.config.cookie_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Session<S> {
+    /// Sessions kept in `store` for `inner`, with the defaults of
+    /// [`SessionLayer::new`].
+    pub fn new(inner: S, store: impl SessionStore) -> Self {
+        SessionLayer::new(store).layer(inner)
+    }
+
+    /// The layer that makes this service: [`SessionLayer::new`].
+    pub fn layer(store: impl SessionStore) -> SessionLayer {
+        SessionLayer::new(store)
+    }
+
+    towerkit_core::inner_service_accessors!();
 }
 
 /// The session cookie among a request's `Cookie` headers, if any.
@@ -174,22 +211,21 @@ impl Config {
     }
 }
 
-impl<S, B> Service<Request<Body>> for SessionService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Session<S>
 where
-    S: Service<Request<Body>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
-    type Error = BoxError;
+    type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         // Only what is cheap to keep is kept here, and as copies (see
         // `towerkit_core::kept`): the session cookie's value, if any, then
         // the rest is worked out when (if) the session is used.
@@ -221,7 +257,7 @@ where
 type Committing = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
 
 pin_project_lite::pin_project! {
-    /// The future of [`SessionService`]: the inner response, then, only if
+    /// The future of [`Session`]: the inner response, then, only if
     /// the session was touched, the commit.
     pub struct ResponseFuture<F> {
         #[pin]
@@ -244,18 +280,17 @@ pin_project_lite::pin_project! {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    E: Into<BoxError>,
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<Body>, BoxError>;
+    type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Inner { future } => {
-                    let response = std::task::ready!(future.poll(cx)).map_err(Into::into)?;
+                    let response = std::task::ready!(future.poll(cx))?;
                     let response = response.map(Body::new);
                     let (Some(session), Some(attributes)) =
                         (this.session.take(), this.attributes.take())
@@ -365,9 +400,7 @@ mod tests {
     fn client(
         layer: SessionLayer,
     ) -> TestClient<
-        SessionService<
-            impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone,
-        >,
+        Session<impl Service<Request<Body>, Response = Response<Body>, Error = BoxError> + Clone>,
     > {
         TestClient::new(layer.layer(app()))
     }

@@ -45,9 +45,39 @@
 //!     .layer(Text::new("hello"));
 //! # let _ = app;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! The layer takes any request body and passes the app's errors on, so it
+//! goes straight into `Router::layer`; a handler takes the session as an
+//! `Extension`:
+//!
+//! ```no_run
+//! use axum::{routing::get, Extension, Router};
+//! use towerkit_core::session::SessionFactory;
+//! use towerkit_session::{MemoryStore, SessionLayer};
+//!
+//! async fn count(Extension(session): Extension<SessionFactory>) -> String {
+//!     let n = session.get::<u32>("n").await.ok().flatten().unwrap_or(0) + 1;
+//!     match session.insert("n", n).await {
+//!         Ok(()) => n.to_string(),
+//!         Err(exception) => exception.to_string(),
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/count", get(count))
+//!         .layer(SessionLayer::new(MemoryStore::default()));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
+mod error;
 mod health;
 mod id;
 mod layer;
@@ -56,8 +86,9 @@ mod record;
 pub mod store;
 
 pub use cookie::SameSite;
+pub use error::SessionError;
 pub use id::{is_valid_id, new_id};
-pub use layer::{ResponseFuture, SessionLayer, SessionService, DEFAULT_COOKIE_NAME};
+pub use layer::{ResponseFuture, Session, SessionLayer, DEFAULT_COOKIE_NAME};
 pub use record::{Expiry, Record};
 #[cfg(feature = "redis")]
 pub use store::RedisStore;

@@ -32,6 +32,23 @@
 //! server.serve(ServeDir::new("public")).await
 //! # }
 //! ```
+//!
+//! ## In an axum app
+//!
+//! [`ServeDir`] and [`ServeFile`] take any request body and never fail: they
+//! go into axum as they are.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use towerkit_static::ServeDir;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let app = Router::new().nest_service("/assets", ServeDir::new("public"));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 /// Options shared by [`ServeFile`](crate::ServeFile) and
 /// [`ServeDir`](crate::ServeDir).
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct StaticOptions {
     pub(crate) max_age: Option<Duration>,
     pub(crate) follow_symlinks: bool,

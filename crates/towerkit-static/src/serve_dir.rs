@@ -36,6 +36,7 @@ use crate::root::Root;
 /// # let _ = assets;
 /// ```
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct ServeDir {
     root: Arc<Root>,
     options: StaticOptions,

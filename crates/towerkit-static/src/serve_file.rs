@@ -24,6 +24,7 @@ use crate::root::Root;
 /// # let _ = robots;
 /// ```
 #[derive(Clone, Debug)]
+#[must_use]
 pub struct ServeFile {
     path: Arc<PathBuf>,
     root: Option<Arc<Root>>,

@@ -22,6 +22,31 @@
 //!     .mount("admin.example.com/", BoxCloneSyncService::new(Text::new("admin")));
 //! # let _ = site;
 //! ```
+//!
+//! ## In an axum app
+//!
+//! [`UrlMap`] mounts any services, axum routers among them, and answers with
+//! any body; it goes into axum as a fallback. Each mounted router sees paths
+//! relative to its mount, and its mount in [`ScriptName`](towerkit_core::ScriptName).
+//! [`UrlParser`] and [`Cascade`] are towerkit apps that fail with towerkit
+//! errors: they go in through [`Compat::new`](towerkit_core::compat::Compat::new).
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use towerkit_core::compat::Compat;
+//! use towerkit_urlparser::{UrlMap, UrlParser};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let blog = Router::new().route("/post", get(|| async { "a post" }));
+//!     let map = UrlMap::new()
+//!         .mount("/blog", blog)
+//!         .mount("/", Router::new().fallback_service(Compat::new(UrlParser::new("public"))));
+//!     let app = Router::new().fallback_service(map);
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await
+//! }
+//! ```
 
 #![warn(missing_docs)]
 

@@ -105,6 +105,27 @@ impl HttpException {
         Self::find(err).unwrap_or_else(HttpException::internal_server_error)
     }
 
+    /// The [`HttpException`] an error of a service's own type is or
+    /// carries: an `HttpException`, or a [`BoxError`] that [`find`](Self::find)
+    /// finds one in. For layers that pass their inner service's error on
+    /// unchanged (of any type, axum's `Infallible` among them) and still
+    /// need to know the status it will be answered with.
+    ///
+    /// ```
+    /// use towerkit_core::{BoxError, HttpException};
+    ///
+    /// let err: BoxError = HttpException::not_found().into();
+    /// assert_eq!(HttpException::find_in(&err).map(|e| e.status().as_u16()), Some(404));
+    /// assert!(HttpException::find_in(&std::io::Error::other("x")).is_none());
+    /// ```
+    pub fn find_in<E: 'static>(err: &E) -> Option<HttpException> {
+        let any = err as &dyn std::any::Any;
+        if let Some(exception) = any.downcast_ref::<HttpException>() {
+            return Some(exception.clone());
+        }
+        any.downcast_ref::<BoxError>().and_then(Self::find)
+    }
+
     /// The [`HttpException`] an error is or was caused by, following its
     /// sources: a request body over the server's limit fails with a 413,
     /// which may reach a layer inside the error of whoever read the body.

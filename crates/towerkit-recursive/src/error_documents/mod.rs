@@ -34,6 +34,8 @@ use tower_service::Service;
 use towerkit_core::recursive::{BoxFuture, Recursive};
 use towerkit_core::{Body, BoxError};
 
+use crate::RecursiveError;
+
 /// Headers an error status needs, kept from the original response.
 const KEPT: [HeaderName; 6] = [
     WWW_AUTHENTICATE,
@@ -51,6 +53,7 @@ struct ErrorDocumentFetch;
 
 /// Maps error statuses to internal URIs whose pages replace the body.
 #[derive(Clone, Debug, Default)]
+#[must_use]
 pub struct ErrorDocumentsLayer {
     documents: Arc<HashMap<StatusCode, String>>,
 }
@@ -75,20 +78,20 @@ impl ErrorDocumentsLayer {
 
     /// Like [`document`](Self::document), refusing statuses that are not
     /// 4xx or 5xx and URIs that are not absolute paths.
-    pub fn try_document(mut self, status: u16, uri: &str) -> Result<Self, String> {
+    pub fn try_document(mut self, status: u16, uri: &str) -> Result<Self, RecursiveError> {
         let status = StatusCode::from_u16(status)
             .ok()
             .filter(|s| s.is_client_error() || s.is_server_error())
-            .ok_or_else(|| format!("{status} is not an error status (400 to 599)"))?;
+            .ok_or(RecursiveError::NotAnErrorStatus(status))?;
         if !uri.starts_with('/') {
-            return Err(format!("{uri:?} is not a path starting with '/'"));
+            return Err(RecursiveError::NotAPath(uri.to_owned()));
         }
         // Kept in the one spelling the layers below decide on.
         let (path, query) = uri
             .split_once('?')
             .map_or((uri, None), |(p, q)| (p, Some(q)));
         let path = towerkit_core::canonical::canonical_path(path)
-            .map_err(|bad| format!("{uri:?}: {bad}"))?;
+            .map_err(|bad| RecursiveError::BadPath(format!("{uri:?}: {bad}")))?;
         let uri = match query {
             Some(query) => format!("{path}?{query}"),
             None => path.into_owned(),
@@ -116,33 +119,56 @@ pub struct ErrorDocuments<S> {
     documents: Arc<HashMap<StatusCode, String>>,
 }
 
-impl<S> Service<Request<Body>> for ErrorDocuments<S>
-where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = BoxError;
-    type Future = BoxFuture<Result<Response<Body>, BoxError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+impl<S> ErrorDocuments<S> {
+    /// `inner` with no documents mapped yet: see [`ErrorDocumentsLayer`].
+    pub fn new(inner: S) -> Self {
+        ErrorDocumentsLayer::new().layer(inner)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    /// The layer that makes this service: [`ErrorDocumentsLayer::new`].
+    pub fn layer() -> ErrorDocumentsLayer {
+        ErrorDocumentsLayer::new()
+    }
+
+    towerkit_core::inner_service_accessors!();
+}
+
+/// Any request body goes in as it is, and the inner service's errors go up
+/// unchanged: the layer's own answers (a document, a plain page) are
+/// responses.
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ErrorDocuments<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Error: Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         // Swap in the clone that was driven to readiness.
         let inner = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, inner);
         let fetching_a_document = req.extensions().get::<ErrorDocumentFetch>().is_some();
         if fetching_a_document || self.documents.is_empty() {
-            return Box::pin(async move { ready.oneshot(req).await.map_err(Into::into) });
+            return Box::pin(async move {
+                let response = ready.oneshot(req).await?;
+                Ok(response.map(Body::new))
+            });
         }
         let documents = self.documents.clone();
         let recursive = Recursive::of(&req).cloned();
         let extensions = recursive.as_ref().map(|_| req.extensions().clone());
         Box::pin(async move {
-            let response = ready.oneshot(req).await.map_err(Into::into)?;
+            let response = ready.oneshot(req).await?.map(Body::new);
             let Some(uri) = documents.get(&response.status()) else {
                 return Ok(response);
             };

@@ -1,4 +1,4 @@
-//! The future of [`RecursiveService`](super::RecursiveService): the stack's
+//! The future of [`Recursive`](super::Recursive): the stack's
 //! answer, or the answer to the request it forwarded.
 
 use std::future::Future;
@@ -6,16 +6,16 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use http::Response;
-use towerkit_core::recursive::{BoxFuture, Forward, Recursive};
+use towerkit_core::recursive::{BoxFuture, Forward, Recursive as Handle};
 use towerkit_core::{Body, BoxError, Format, HttpException};
 
 pin_project_lite::pin_project! {
-    /// The response of [`RecursiveService`]: the stack's answer, or, when
+    /// The response of [`Recursive`]: the stack's answer, or, when
     /// it is a [`Forward`], the answer to the forwarded request.
     pub struct ResponseFuture<F> {
         #[pin]
         state: State<F>,
-        handle: Option<Recursive>,
+        handle: Option<Handle>,
     }
 }
 
@@ -28,7 +28,7 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn new(future: F, handle: Option<Recursive>) -> Self {
+    pub(super) fn new(future: F, handle: Option<Handle>) -> Self {
         ResponseFuture {
             state: State::Calling { future },
             handle,
@@ -36,10 +36,12 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, E> Future for ResponseFuture<F>
+impl<F, E, B> Future for ResponseFuture<F>
 where
-    F: Future<Output = Result<Response<Body>, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Output = Result<Response<Body>, BoxError>;
 
@@ -47,7 +49,9 @@ where
         let mut this = self.project();
         loop {
             let answer = match this.state.as_mut().project() {
-                StateProj::Calling { future } => ready!(future.poll(cx)).map_err(Into::into),
+                StateProj::Calling { future } => ready!(future.poll(cx))
+                    .map(|response| response.map(Body::new))
+                    .map_err(Into::into),
                 StateProj::Forwarded { future } => return future.as_mut().poll(cx),
             };
             let forward = match answer {

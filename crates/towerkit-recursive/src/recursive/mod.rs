@@ -1,6 +1,6 @@
 //! `RecursiveLayer`: include and forward through the stack below it.
 //!
-//! The layer puts a [`Recursive`] handle in every request and follows
+//! The layer puts a [`Recursive`](towerkit_core::recursive::Recursive) handle in every request and follows
 //! [`Forward`](towerkit_core::recursive::Forward)s that the stack below returns, as an error or as a response:
 //! the request is dispatched again with the new path and query, as the app
 //! that forwarded it saw it (method, headers and extensions; the body,
@@ -37,7 +37,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 use towerkit_core::oneshot::oneshot;
-use towerkit_core::recursive::{Dispatch, Recursive};
+use towerkit_core::recursive::{Dispatch, Recursive as Handle};
 use towerkit_core::{path_info, Body, BoxError, ScriptName};
 
 pub use future::ResponseFuture;
@@ -45,8 +45,9 @@ pub use future::ResponseFuture;
 /// How many forwards and includes one request may chain, unless set.
 pub const DEFAULT_MAX_DEPTH: usize = 10;
 
-/// Puts a [`Recursive`] handle in each request and follows forwards.
+/// Puts a [`Recursive`](towerkit_core::recursive::Recursive) handle in each request and follows forwards.
 #[derive(Clone, Copy, Debug)]
+#[must_use]
 pub struct RecursiveLayer {
     max_depth: usize,
 }
@@ -72,22 +73,24 @@ impl Default for RecursiveLayer {
     }
 }
 
-impl<S> Layer<S> for RecursiveLayer
+impl<S, ResBody> Layer<S> for RecursiveLayer
 where
-    S: Service<Request<Body>, Response = Response<Body>> + Clone + Send + Sync + 'static,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + Sync + 'static,
     S::Error: Into<BoxError> + Send + 'static,
     S::Future: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
-    type Service = RecursiveService<S>;
+    type Service = Recursive<S>;
 
-    fn layer(&self, inner: S) -> RecursiveService<S> {
+    fn layer(&self, inner: S) -> Recursive<S> {
         let again = inner.clone();
         // Forwards and includes: a clone of the stack below, called once.
         let dispatch: Dispatch = Arc::new(move |req| {
-            let handle = Recursive::of(&req).cloned();
+            let handle = Handle::of(&req).cloned();
             Box::pin(ResponseFuture::new(oneshot(again.clone(), req), handle))
         });
-        RecursiveService {
+        Recursive {
             inner,
             dispatch,
             max_depth: self.max_depth,
@@ -97,24 +100,44 @@ where
 
 /// The service of [`RecursiveLayer`].
 #[derive(Clone)]
-pub struct RecursiveService<S> {
+pub struct Recursive<S> {
     inner: S,
     dispatch: Dispatch,
     max_depth: usize,
 }
 
-impl<S> std::fmt::Debug for RecursiveService<S> {
+impl<S> Recursive<S> {
+    /// Lets the apps of `inner` include and forward, with the defaults of
+    /// [`RecursiveLayer::new`].
+    pub fn new(inner: S) -> Self
+    where
+        RecursiveLayer: Layer<S, Service = Recursive<S>>,
+    {
+        RecursiveLayer::new().layer(inner)
+    }
+
+    /// The layer that makes this service: [`RecursiveLayer::new`].
+    pub fn layer() -> RecursiveLayer {
+        RecursiveLayer::new()
+    }
+
+    towerkit_core::inner_service_accessors!();
+}
+
+impl<S> std::fmt::Debug for Recursive<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecursiveService")
+        f.debug_struct("Recursive")
             .field("max_depth", &self.max_depth)
             .finish()
     }
 }
 
-impl<S> Service<Request<Body>> for RecursiveService<S>
+impl<S, ResBody> Service<Request<Body>> for Recursive<S>
 where
-    S: Service<Request<Body>, Response = Response<Body>>,
+    S: Service<Request<Body>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = BoxError;
@@ -125,7 +148,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
-        let handle = Recursive::new(
+        let handle = Handle::new(
             self.dispatch.clone(),
             ScriptName::of(&req),
             path_info(&req),
@@ -140,6 +163,7 @@ where
 mod tests {
     use super::*;
     use towerkit_core::recursive::RecursionError;
+    use towerkit_core::recursive::Recursive;
     use towerkit_core::{handler, TestClient};
 
     fn app(

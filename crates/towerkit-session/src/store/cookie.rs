@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::SessionError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -43,12 +44,9 @@ struct Sealed {
 impl CookieStore {
     /// A store whose cookies are sealed with `secret` (at least
     /// 32 bytes; every instance of an app shares it).
-    pub fn new(secret: &str) -> Result<Self, String> {
+    pub fn new(secret: &str) -> Result<Self, SessionError> {
         if secret.len() < MIN_SECRET {
-            return Err(format!(
-                "the secret must be at least {MIN_SECRET} bytes (it is {})",
-                secret.len()
-            ));
+            return Err(SessionError::SecretTooShort(secret.len()));
         }
         let mut hasher = Sha256::new();
         hasher.update(b"towerkit-session cookie store v1\0");

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use towerkit_core::HttpException;
 
-pub use self::cookie::CookieStore;
+pub use self::cookie::{CookieStore, MIN_SECRET};
 pub use self::file::FileStore;
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]

@@ -1,5 +1,6 @@
 //! Sessions in Redis, shared by every instance of an app.
 
+use crate::SessionError;
 use std::time::Duration;
 
 use towerkit_core::redis::RedisConnection;
@@ -39,9 +40,9 @@ impl RedisStore {
 
     /// A store at `url` (`redis://127.0.0.1:6379/0`), keys starting with
     /// `prefix`. No connection is made yet.
-    pub fn new(url: &str, prefix: &str) -> Result<Self, String> {
+    pub fn new(url: &str, prefix: &str) -> Result<Self, SessionError> {
         Ok(RedisStore {
-            connection: RedisConnection::open(url)?,
+            connection: RedisConnection::open(url).map_err(SessionError::InvalidRedisUrl)?,
             prefix: prefix.to_owned(),
         })
     }

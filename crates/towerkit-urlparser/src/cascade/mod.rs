@@ -37,6 +37,7 @@ pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 
 /// Tries apps in order; see the [module documentation](self).
 #[derive(Clone)]
+#[must_use]
 pub struct Cascade {
     apps: Arc<Vec<BoxService>>,
     catch: Arc<Vec<StatusCode>>,

@@ -45,6 +45,7 @@ pub use key::InvalidMount;
 use key::{parse_host, MountKey};
 
 /// Dispatches requests to the app mounted at the longest matching prefix.
+#[must_use]
 pub struct UrlMap<S> {
     routes: Arc<Vec<Route<S>>>,
 }

@@ -55,6 +55,7 @@ pub type FileHandler = Arc<dyn Fn(&Path) -> BoxService + Send + Sync>;
 
 /// A document root, served by walking it a segment at a time.
 #[derive(Clone)]
+#[must_use]
 pub struct UrlParser {
     /// This parser's folder, relative to the root.
     dir: Arc<PathBuf>,
