@@ -43,6 +43,7 @@ pub mod app;
 mod body;
 pub mod canonical;
 pub mod compat;
+pub mod encoding;
 pub mod environ;
 mod exception;
 mod handler;

@@ -61,7 +61,6 @@
 
 mod decode;
 mod encode;
-mod negotiate;
 mod predicate;
 mod service;
 

@@ -17,8 +17,8 @@ use towerkit_core::{Body, BoxError, ConnectionInfo, Format, HttpException, Shutd
 
 use crate::decode::{GunzipBody, Outcome};
 use crate::encode::{GzipBody, Pool};
-use crate::negotiate::{accepts, Accepts};
 use crate::predicate::{eligible, DEFAULT_TYPES};
+use towerkit_core::encoding::{accepts, Accepts};
 
 /// The compression level unless set: chosen from `bench/gzip.sh` (see the
 /// crate documentation).

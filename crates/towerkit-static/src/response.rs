@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, ACCEPT_ENCODING, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, RANGE, VARY,
+    HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE,
+    CONTENT_TYPE, ETAG, LAST_MODIFIED, RANGE, VARY,
 };
 use http::request::Parts;
 use http::{Method, Response, StatusCode};
@@ -353,25 +353,10 @@ fn boundary() -> String {
     format!("towerkit-{:016x}", hasher.finish())
 }
 
-/// Whether the client accepts gzip (`gzip` or `*` with a q above 0).
+/// Whether the client accepts gzip (`gzip` or `*` with a q above 0), in
+/// any of its `Accept-Encoding` fields.
 fn accepts_gzip(parts: &Parts) -> bool {
-    let Some(accept) = parts
-        .headers
-        .get(ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let mut gzip = None;
-    let mut any = None;
-    for (coding, q) in towerkit_core::header::weighted_items(accept) {
-        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-            gzip = Some(q);
-        } else if coding == "*" {
-            any = Some(q);
-        }
-    }
-    gzip.or(any).is_some_and(|q| q > 0.0)
+    towerkit_core::encoding::accepts(&parts.headers).gzip
 }
 
 /// The Content-Type for a file name: from the extension, text types in
@@ -407,6 +392,7 @@ fn io_error(err: &io::Error, path: &Path, format: Format) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::ACCEPT_ENCODING;
 
     #[test]
     fn content_types() {
@@ -448,6 +434,14 @@ mod tests {
         assert!(!accepts_gzip(&parts("gzip;q=0")));
         assert!(!accepts_gzip(&parts("br")));
         assert!(!accepts_gzip(&parts("gzip;q=0, *")));
+        // Every field is read, as the gzip layer reads them.
+        let (two, _) = http::Request::get("/")
+            .header(ACCEPT_ENCODING, "br")
+            .header(ACCEPT_ENCODING, "gzip")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert!(accepts_gzip(&two));
     }
 
     mod ranges {

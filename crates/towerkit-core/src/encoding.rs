@@ -1,17 +1,33 @@
 //! `Accept-Encoding` (RFC 9110 §12.5.3): may the response be gzipped, and
-//! may it be sent as it is.
+//! may it be sent as it is. Read here once for every layer that asks: the
+//! gzip layer, and the file apps choosing a precompressed `.gz`.
+//!
+//! ```
+//! use http::{header::ACCEPT_ENCODING, HeaderMap, HeaderValue};
+//! use towerkit_core::encoding::accepts;
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0.5, identity;q=0"));
+//! let accepts = accepts(&headers);
+//! assert!(accepts.gzip && !accepts.identity);
+//! ```
 
 use http::header::ACCEPT_ENCODING;
 use http::HeaderMap;
 
 /// What a request accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Accepts {
-    pub(crate) gzip: bool,
-    pub(crate) identity: bool,
+pub struct Accepts {
+    /// `gzip` (or `x-gzip`, or `*`) with a q above 0.
+    pub gzip: bool,
+    /// The body as it is: unless refused by name, or by `*;q=0` without an
+    /// entry of its own.
+    pub identity: bool,
 }
 
-pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
+/// What the `Accept-Encoding` fields of a request accept, all of them read
+/// (a client may send several). No field: identity only.
+pub fn accepts(headers: &HeaderMap) -> Accepts {
     let mut gzip = None;
     let mut identity = None;
     let mut any = None;
@@ -21,7 +37,7 @@ pub(crate) fn accepts(headers: &HeaderMap) -> Accepts {
             continue;
         };
         present = true;
-        for (coding, q) in towerkit_core::header::weighted_items(value) {
+        for (coding, q) in crate::header::weighted_items(value) {
             let slot =
                 if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
                     &mut gzip
