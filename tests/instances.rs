@@ -15,34 +15,62 @@ use std::time::{Duration, Instant};
 
 use common::{curl, curl_output, own_factories, python_has, require, Nginx, Redis, Running, Stack};
 
-/// `towerkit serve` (the `own_factories` build, for its `session-demo`
-/// app) on `socket`, handed down as systemd does: descriptor 3,
-/// `LISTEN_FDS=1`, and `LISTEN_PID` set to the server's own pid by a shell
-/// that then becomes the server.
-fn serve_on_socket(stack: &Stack, socket: &std::net::TcpListener) -> Running {
-    let program = own_factories().get_program().to_owned();
+/// `program serve config`, handed `fds` as systemd hands sockets down:
+/// as descriptors 3, 4, …, with `LISTEN_FDS`, `LISTEN_FDNAMES` if `names`,
+/// and `LISTEN_PID` set to the server's own pid by a shell that then
+/// becomes the server.
+fn handed_down(
+    program: &std::ffi::OsStr,
+    config: &std::path::Path,
+    fds: &[std::os::fd::RawFd],
+    names: Option<&str>,
+) -> Command {
+    let names = names.map_or_else(String::new, |names| format!("LISTEN_FDNAMES={names} "));
     let mut command = Command::new("sh");
     command
         .arg("-c")
-        .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#)
+        .arg(format!(
+            r#"LISTEN_PID=$$ LISTEN_FDS={} {names}exec "$0" "$@""#,
+            fds.len()
+        ))
         .arg(program)
         .arg("serve")
-        .arg(&stack.config);
-    let fd = socket.as_raw_fd();
-    // SAFETY: between fork and exec only async-signal-safe calls: dup2 and
-    // fcntl.
+        .arg(config)
+        .stdin(Stdio::null());
+    let fds = fds.to_vec();
+    // SAFETY: between fork and exec only async-signal-safe calls (dup,
+    // dup2, fcntl) and no allocation: each descriptor is first copied
+    // aside, so that none is overwritten by another's move to 3, 4, ….
     unsafe {
         command.pre_exec(move || {
-            if fd == 3 {
-                let flags = libc::fcntl(3, libc::F_GETFD);
-                libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            } else if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
+            let mut aside = [0; 8];
+            for (slot, fd) in aside.iter_mut().zip(&fds) {
+                *slot = libc::dup(*fd);
+                if *slot < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (target, fd) in (3..).zip(&aside[..fds.len()]) {
+                if libc::dup2(*fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });
     }
-    Running::start_command(command)
+    command
+}
+
+/// `towerkit serve` (the `own_factories` build, for its `session-demo`
+/// app) on `socket`, handed down.
+fn serve_on_socket(stack: &Stack, socket: &std::net::TcpListener) -> Running {
+    let program = own_factories().get_program().to_owned();
+    Running::start_command(handed_down(
+        &program,
+        &stack.config,
+        &[socket.as_raw_fd()],
+        None,
+    ))
 }
 
 fn stack_with_redis(redis: &Redis, extra: &str) -> Stack {
@@ -314,23 +342,12 @@ fn reuse_port_lets_a_second_process_bind_the_same_port() {
 fn a_handed_down_descriptor_that_is_no_listening_socket_is_refused() {
     let stack = Stack::new("[app.main]\nuse = \"text\"\n");
     let file = std::fs::File::open(&stack.config).unwrap();
-    let fd = file.as_raw_fd();
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(r#"LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@""#)
-        .arg(common::towerkit().get_program())
-        .args(["serve", &stack.config.display().to_string()])
-        .stdin(Stdio::null());
-    // SAFETY: only dup2 between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let mut command = handed_down(
+        common::towerkit().get_program(),
+        &stack.config,
+        &[file.as_raw_fd()],
+        None,
+    );
     let out = command.output().expect("towerkit ran");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -440,31 +457,12 @@ fn sockets_named_for_tls_need_a_certificate() {
     let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let tls = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let stack = Stack::new("[app.main]\nuse = \"text\"\n");
-    let (a, b) = (plain.as_raw_fd(), tls.as_raw_fd());
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(r#"LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=http:https exec "$0" "$@""#)
-        .arg(common::towerkit().get_program())
-        .args(["serve", &stack.config.display().to_string()])
-        .stdin(Stdio::null());
-    // SAFETY: only dup and dup2 between fork and exec; each socket is
-    // copied aside first, so that neither is overwritten by the other's
-    // move to 3 or 4.
-    unsafe {
-        command.pre_exec(move || {
-            let moved_a = libc::dup(a);
-            let moved_b = libc::dup(b);
-            if moved_a < 0
-                || moved_b < 0
-                || libc::dup2(moved_a, 3) < 0
-                || libc::dup2(moved_b, 4) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let mut command = handed_down(
+        common::towerkit().get_program(),
+        &stack.config,
+        &[plain.as_raw_fd(), tls.as_raw_fd()],
+        Some("http:https"),
+    );
     let out = command.output().expect("towerkit ran");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
