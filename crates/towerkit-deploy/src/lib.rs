@@ -54,7 +54,6 @@ mod loader;
 mod options;
 mod registry;
 mod requirements;
-mod routes;
 mod section;
 mod server;
 mod tree;
