@@ -1,6 +1,7 @@
 //! Connections to the upstream: TCP within the connect timeout, then TLS
 //! for an `https://` upstream, offering HTTP/2 and HTTP/1.1 by ALPN.
 
+use crate::error::ProxyError;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
@@ -246,21 +247,24 @@ pub(crate) enum Trust {
 }
 
 /// Reads the PEM certificates of `path` as roots.
-pub(crate) fn roots_from_pem(path: &std::path::Path) -> Result<RootCertStore, String> {
+pub(crate) fn roots_from_pem(path: &std::path::Path) -> Result<RootCertStore, ProxyError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|err| format!("`{}`: {err}", path.display()))?
+        .map_err(|err| ProxyError::CaFile(format!("`{}`: {err}", path.display())))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| format!("`{}`: {err}", path.display()))?;
+        .map_err(|err| ProxyError::CaFile(format!("`{}`: {err}", path.display())))?;
     if certs.is_empty() {
-        return Err(format!("`{}` holds no PEM certificate", path.display()));
+        return Err(ProxyError::CaFile(format!(
+            "`{}` holds no PEM certificate",
+            path.display()
+        )));
     }
     let mut roots = RootCertStore::empty();
     for cert in certs {
         roots
             .add(cert)
-            .map_err(|err| format!("`{}`: {err}", path.display()))?;
+            .map_err(|err| ProxyError::CaFile(format!("`{}`: {err}", path.display())))?;
     }
     Ok(roots)
 }

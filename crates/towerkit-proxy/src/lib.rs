@@ -71,10 +71,12 @@
 mod bodies;
 mod client;
 mod connect;
+mod error;
 mod hop_by_hop;
 mod pool;
 mod proxy;
 
+pub use error::{ProxyError, UpstreamProblem};
 pub use proxy::{
     Proxy, DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_POOL_IDLE_TIMEOUT,
     DEFAULT_POOL_MAX_IDLE, DEFAULT_TIMEOUT,

@@ -27,6 +27,7 @@ use towerkit_core::{path_info, Body, BoxError, ConnectionInfo, Format, HttpExcep
 use crate::bodies::{ClientBodyFailed, Incoming, Outgoing, Prefetched, Upload};
 use crate::client::{ClientHeaders, X_FORWARDED_FOR};
 use crate::connect::{self, Connector, Tls, Trust};
+use crate::error::{ProxyError, UpstreamProblem};
 use crate::hop_by_hop;
 use crate::pool::{Lease, Pool, SendError};
 
@@ -95,7 +96,7 @@ impl std::fmt::Debug for Proxy {
 impl Proxy {
     /// A proxy to `upstream`, an `http://host:port/base/` or
     /// `https://host:port/base/` URL.
-    pub fn new(upstream: &str) -> Result<Self, String> {
+    pub fn new(upstream: &str) -> Result<Self, ProxyError> {
         Proxy::with_timeouts(upstream, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT)
     }
 
@@ -105,31 +106,31 @@ impl Proxy {
         upstream: &str,
         connect_timeout: Duration,
         timeout: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProxyError> {
+        let refused = |reason| ProxyError::Upstream {
+            upstream: upstream.to_owned(),
+            reason,
+        };
         let uri: Uri = upstream
             .parse()
-            .map_err(|_| format!("`{upstream}` is not a URL"))?;
+            .map_err(|_| refused(UpstreamProblem::NotAUrl))?;
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::HTTP,
             Some("https") => Scheme::HTTPS,
-            _ => {
-                return Err(format!(
-                    "`{upstream}`: only http:// and https:// upstreams are proxied"
-                ))
-            }
+            _ => return Err(refused(UpstreamProblem::Scheme)),
         };
         let authority = uri
             .authority()
             .cloned()
-            .ok_or_else(|| format!("`{upstream}` has no host"))?;
+            .ok_or_else(|| refused(UpstreamProblem::NoHost))?;
         if uri.query().is_some() {
-            return Err(format!("`{upstream}`: the upstream cannot have a query"));
+            return Err(refused(UpstreamProblem::Query));
         }
         if scheme == Scheme::HTTPS {
             server_name(&authority)?;
         }
         let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|_| format!("`{upstream}`: the host is not a header value"))?;
+            .map_err(|_| refused(UpstreamProblem::Host))?;
         let settings = Settings {
             connect_timeout,
             trust: Trust::System,
@@ -160,7 +161,7 @@ impl Proxy {
         Arc::make_mut(&mut self.config)
     }
 
-    fn rebuild(mut self, change: impl FnOnce(&mut Settings)) -> Result<Self, String> {
+    fn rebuild(mut self, change: impl FnOnce(&mut Settings)) -> Result<Self, ProxyError> {
         let config = self.config();
         change(&mut config.settings);
         config.client = build_client(&config.scheme, &config.authority, &config.settings)?;
@@ -219,7 +220,7 @@ impl Proxy {
     /// Trusts the certificates issued by the CA (or CAs) in the PEM file
     /// at `path`, instead of the system's roots, for an `https://`
     /// upstream.
-    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self, String> {
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<Self, ProxyError> {
         let roots = connect::roots_from_pem(path.as_ref())?;
         self.rebuild(|s| s.trust = Trust::Roots(Arc::new(roots)))
     }
@@ -244,20 +245,22 @@ impl Proxy {
 }
 
 /// The name an `https://` upstream's certificate must bear.
-fn server_name(authority: &Authority) -> Result<rustls::pki_types::ServerName<'static>, String> {
+fn server_name(
+    authority: &Authority,
+) -> Result<rustls::pki_types::ServerName<'static>, ProxyError> {
     let host = authority
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
     rustls::pki_types::ServerName::try_from(host.to_owned())
-        .map_err(|_| format!("`{host}` is not a name a certificate can bear"))
+        .map_err(|_| ProxyError::CertificateName(host.to_owned()))
 }
 
 fn build_client(
     scheme: &Scheme,
     authority: &Authority,
     settings: &Settings,
-) -> Result<Pool, String> {
+) -> Result<Pool, ProxyError> {
     let tls = if *scheme == Scheme::HTTPS {
         Some(Tls {
             connector: tokio_rustls::TlsConnector::from(connect::client_config(
@@ -969,8 +972,22 @@ mod tests {
 
     #[test]
     fn bad_upstreams_are_refused() {
-        assert!(Proxy::new("ftp://x/").is_err());
-        assert!(Proxy::new("not a url").is_err());
-        assert!(Proxy::new("http://x/?q").is_err());
+        let problem = |upstream: &str| match Proxy::new(upstream) {
+            Err(ProxyError::Upstream { reason, .. }) => Some(reason),
+            _ => None,
+        };
+        assert_eq!(problem("ftp://x/"), Some(UpstreamProblem::Scheme));
+        assert_eq!(problem("not a url"), Some(UpstreamProblem::NotAUrl));
+        assert_eq!(problem("http://x/?q"), Some(UpstreamProblem::Query));
+        assert_eq!(problem("/only/a/path"), Some(UpstreamProblem::Scheme));
+        assert_eq!(
+            Proxy::new("ftp://x/").err().map(|err| err.to_string()),
+            Some("`ftp://x/`: only http:// and https:// upstreams are proxied".to_owned())
+        );
+        let ca = Proxy::new("https://localhost/")
+            .unwrap()
+            .ca_file("/nonexistent/ca.pem")
+            .err();
+        assert!(matches!(ca, Some(ProxyError::CaFile(why)) if why.contains("/nonexistent/ca.pem")));
     }
 }

@@ -15,7 +15,7 @@ pub(super) fn proxy(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError
         .get::<HumanDuration>("timeout")?
         .map_or(towerkit_proxy::DEFAULT_TIMEOUT, |d| d.0);
     let mut proxy = Proxy::with_timeouts(&upstream, connect_timeout, timeout)
-        .map_err(|err| section.error("upstream", err))?;
+        .map_err(|err| section.error("upstream", err.to_string()))?;
     if let Some(preserve) = section.get::<bool>("preserve_host")? {
         proxy = proxy.preserve_host(preserve);
     }
@@ -26,7 +26,9 @@ pub(super) fn proxy(section: &mut Section<'_, '_>) -> Result<BoxApp, ConfigError
         proxy = proxy.idle_timeout(idle.0);
     }
     if let Some(ca) = section.path("ca")? {
-        proxy = proxy.ca_file(ca).map_err(|err| section.error("ca", err))?;
+        proxy = proxy
+            .ca_file(ca)
+            .map_err(|err| section.error("ca", err.to_string()))?;
     }
     if let Some(skip) = section.get::<bool>("insecure_skip_verify")? {
         proxy = proxy.insecure_skip_verify(skip);
