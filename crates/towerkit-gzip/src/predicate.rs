@@ -21,24 +21,25 @@ pub const DEFAULT_TYPES: [&str; 9] = [
 /// Whether a media type (`text/html; charset=utf-8`) matches a pattern
 /// (`text/html`, `text/*`, `application/*+json`).
 pub(crate) fn type_matches(content_type: &str, pattern: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let pattern = pattern.trim().to_ascii_lowercase();
-    let (Some((ty, sub)), Some((pty, psub))) = (essence.split_once('/'), pattern.split_once('/'))
+    // Compared without case and without a copy: this runs on every
+    // response, for each configured type until one matches.
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let (Some((ty, sub)), Some((pty, psub))) =
+        (essence.split_once('/'), pattern.trim().split_once('/'))
     else {
         return false;
     };
-    if pty != "*" && pty != ty {
+    if pty != "*" && !pty.eq_ignore_ascii_case(ty) {
         return false;
     }
     match psub.strip_prefix('*') {
         Some("") => true,
-        Some(suffix) => sub.ends_with(suffix),
-        None => psub == sub,
+        Some(suffix) => {
+            let (sub, suffix) = (sub.as_bytes(), suffix.as_bytes());
+            sub.len() >= suffix.len()
+                && sub[sub.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        }
+        None => psub.eq_ignore_ascii_case(sub),
     }
 }
 
@@ -58,6 +59,16 @@ pub(crate) fn eligible<B: http_body::Body>(
         return false;
     }
     let headers = response.headers();
+    // The size first: it rules out most small answers at the cost of one
+    // lookup, before the lookups and matching below.
+    let size = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| response.body().size_hint().exact());
+    if size.is_some_and(|size| size < min_size) {
+        return false;
+    }
     if headers.contains_key(CONTENT_ENCODING) || headers.contains_key(CONTENT_RANGE) {
         return false;
     }
@@ -67,15 +78,7 @@ pub(crate) fn eligible<B: http_body::Body>(
     let Some(content_type) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    if !types.iter().any(|t| type_matches(content_type, t)) {
-        return false;
-    }
-    let size = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .or_else(|| response.body().size_hint().exact());
-    size.is_none_or(|size| size >= min_size)
+    types.iter().any(|t| type_matches(content_type, t))
 }
 
 #[cfg(test)]
@@ -91,5 +94,8 @@ mod tests {
         assert!(!type_matches("application/json", "application/*+json"));
         assert!(type_matches("image/png", "*/*"));
         assert!(!type_matches("garbage", "text/*"));
+        assert!(type_matches("Application/LD+JSON", "application/*+JSON"));
+        assert!(!type_matches("text/x", "text/*+json"));
+        assert!(type_matches("application/json", " */json "));
     }
 }
