@@ -260,6 +260,11 @@ impl Config {
     /// Reads every trusted header; any invalid value refuses them all.
     fn fix(&self, headers: &HeaderMap) -> Result<Fix, Invalid> {
         let mut fix = Fix::default();
+        // Most requests carry none: one pass over the few names a request
+        // has costs less than a lookup of each of the six.
+        if !headers.keys().any(|name| FORWARDING_HEADERS.contains(name)) {
+            return Ok(fix);
+        }
         if self.forwarded {
             let values: Vec<&str> = headers
                 .get_all(FORWARDED)
